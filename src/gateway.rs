@@ -1,0 +1,296 @@
+//! The gateway: shared state, and the story of one request ([`Gateway::handle`]).
+//!
+//! Nothing below this module knows the order of the steps; nothing above it knows how a step
+//! works.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::header::{ACCEPT, HOST};
+use http::{HeaderMap, Method, Request, Response};
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::body::{self, Body};
+use crate::config::{AuthorizationConfig, Config};
+use crate::identity::{self, Identity};
+use crate::oidc::{self, Provider};
+use crate::policy::{self, Access, Decision};
+use crate::proxy::{self, ForwardContext, Proxy, ProxyError};
+use crate::respond::{self, Audience, Failure};
+use crate::session::{self, Codec, RequestCookies, Session};
+use crate::{endpoints, redirect, server};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("identity provider settings: {0}")]
+    Provider(#[from] oidc::OidcError),
+    #[error("session cookies: {0}")]
+    Cookies(#[from] session::CookieError),
+    #[error("listener: {0}")]
+    Listen(#[from] std::io::Error),
+}
+
+/// Settings the request path reads, derived once from the config.
+pub struct Settings {
+    pub public_url: Url,
+    /// `host[:port]` of public_url, for X-Forwarded-Host.
+    pub public_host: String,
+    /// `http` or `https`.
+    pub public_proto: &'static str,
+    pub authorization: AuthorizationConfig,
+    pub lifetime_secs: i64,
+    pub sign_out_at_microsoft: bool,
+}
+
+/// Shared state of a running gateway.
+pub struct Gateway {
+    pub settings: Settings,
+    pub provider: Arc<Provider>,
+    pub cookies: Codec,
+    routes: policy::Routes,
+    proxy: Proxy,
+}
+
+/// Build the gateway from `config` and serve it on `listener`. Discovery and keys load in the
+/// background (with retries); `/readyz` says when sign-in is possible.
+pub async fn start(config: Config, listener: TcpListener) -> Result<server::Running, StartError> {
+    let gateway = Arc::new(Gateway::new(&config)?);
+    gateway.provider.spawn_refresher();
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        public_url = %gateway.settings.public_url,
+        upstream = %config.upstream,
+        discovery = %gateway.provider.discovery_url(),
+        redirect_uri = %redirect_uri(&gateway.settings.public_url),
+        "entrance is serving"
+    );
+    Ok(server::spawn(listener, move |req, peer| {
+        let gateway = gateway.clone();
+        async move { gateway.handle(req, peer).await }
+    })?)
+}
+
+/// public_url + `/oauth2/callback`: the redirect URI to register.
+pub fn redirect_uri(public_url: &Url) -> Url {
+    let mut url = public_url.clone();
+    url.set_path("/oauth2/callback");
+    url.set_query(None);
+    url
+}
+
+impl Gateway {
+    pub fn new(config: &Config) -> Result<Self, StartError> {
+        let public_url = config.public_url.clone();
+        let secure = public_url.scheme() == "https";
+        let public_host = match (public_url.host_str(), public_url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => String::new(),
+        };
+        Ok(Gateway {
+            provider: Arc::new(Provider::new(&config.provider, &redirect_uri(&public_url))?),
+            cookies: Codec::new(
+                config.session.secret.expose(),
+                &config.session.cookie_name,
+                secure,
+            )?,
+            routes: policy::Routes::new(&config.routes),
+            proxy: Proxy::new(&config.upstream, config.upstream_timeout),
+            settings: Settings {
+                public_host,
+                public_proto: if secure { "https" } else { "http" },
+                public_url,
+                authorization: config.authorization.clone(),
+                lifetime_secs: i64::try_from(config.session.lifetime.as_secs()).unwrap_or(i64::MAX),
+                sign_out_at_microsoft: config.provider.sign_out_at_microsoft,
+            },
+        })
+    }
+
+    /// The story of one request.
+    pub async fn handle(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let now = unix_now();
+        // 1. Nothing the client says about identity is believed, on any route.
+        identity::strip_client_identity_headers(req.headers_mut());
+        // 2. entrance's own endpoints.
+        if let Some(endpoint) = endpoints::Endpoint::recognise(req.uri().path()) {
+            return endpoints::serve(self, endpoint, req, now).await;
+        }
+        // 3. Which route, decided on the normalised path.
+        let path = match policy::normalize_path(req.uri().path()) {
+            Ok(path) => path,
+            Err(bad) => return self.fail(Failure::BadPath(bad.to_string()), req.headers()),
+        };
+        let access = self.routes.access(&path);
+        // 4. Who is asking.
+        let cookies = RequestCookies::from_headers(req.headers());
+        let session = self.cookies.open_session(&cookies, now);
+        // 5. What to do.
+        match (access, session) {
+            (Access::Public, _) => self.forward(req, peer, &path, None).await,
+            (Access::Protected, None) => self.sign_in(&req, &cookies, now),
+            (Access::Protected, Some(session)) => {
+                match policy::authorize(&self.settings.authorization, &session.identity) {
+                    Decision::Allow => self.forward(req, peer, &path, Some(&session)).await,
+                    Decision::Deny(reason) => {
+                        tracing::info!(oid = %session.identity.oid, tid = %session.identity.tid, reason = reason.code(), path, "denied");
+                        self.fail(Failure::Denied(reason), req.headers())
+                    }
+                }
+            }
+        }
+    }
+
+    /// 6a. Send an allowed (or public) request upstream with the identity headers.
+    async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        peer: SocketAddr,
+        path: &str,
+        session: Option<&Session>,
+    ) -> Response<Body> {
+        let upgrade = proxy::is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
+        self.cookies.strip_own_cookies(req.headers_mut());
+        if let Some(session) = session {
+            identity::set_identity_headers(req.headers_mut(), &session.identity);
+        }
+        let path_and_query = match req.uri().query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_owned(),
+        };
+        let audience = audience(req.headers());
+        let (parts, incoming) = req.into_parts();
+        let req = Request::from_parts(parts, body::stream(incoming));
+        let ctx = ForwardContext {
+            client_ip: peer.ip(),
+            proto: self.settings.public_proto,
+            host: &self.settings.public_host,
+            path_and_query: &path_and_query,
+        };
+        match self.proxy.forward(req, upgrade, &ctx).await {
+            Ok(response) => response,
+            Err(error) => {
+                let failure = match error {
+                    ProxyError::Timeout => Failure::UpstreamTimeout,
+                    ProxyError::BadRequest(why) => Failure::BadPath(why.to_owned()),
+                    ProxyError::Connect(e) | ProxyError::Upstream(e) => Failure::UpstreamUnreachable(e.to_string()),
+                };
+                failure.into_response(audience, &reference())
+            }
+        }
+    }
+
+    /// 6b. No session: browsers go to Microsoft (remembering where they were), API callers get 401.
+    fn sign_in<B>(&self, req: &Request<B>, cookies: &RequestCookies, now: i64) -> Response<Body> {
+        if !is_browser_navigation(req.method(), req.headers()) {
+            return self.fail(Failure::Unauthenticated, req.headers());
+        }
+        let return_to = redirect::target_or_root(req.uri().path_and_query().map(|pq| pq.as_str()));
+        self.begin_sign_in(return_to, cookies, now, req.headers())
+    }
+
+    /// Redirect to the authorize endpoint with a fresh attempt cookie.
+    pub fn begin_sign_in(&self, return_to: String, cookies: &RequestCookies, now: i64, headers: &HeaderMap) -> Response<Body> {
+        match self.provider.begin(return_to, now) {
+            Ok((url, attempt)) => {
+                let set = self.cookies.seal_attempt(&attempt, cookies, now);
+                respond::with_cookies(respond::redirect(url.as_str()), set)
+            }
+            Err(error) => self.fail(Failure::Oidc(error), headers),
+        }
+    }
+
+    /// A failure answered as the client prefers (page or JSON), with a fresh reference.
+    pub fn fail(&self, failure: Failure, headers: &HeaderMap) -> Response<Body> {
+        failure.into_response(audience(headers), &reference())
+    }
+
+    /// The identity in the request's session, when it is valid and allowed.
+    pub fn session(&self, headers: &HeaderMap, now: i64) -> Option<Session> {
+        self.cookies.open_session(&RequestCookies::from_headers(headers), now)
+    }
+
+    pub fn authorize(&self, who: &Identity) -> Decision {
+        policy::authorize(&self.settings.authorization, who)
+    }
+}
+
+/// A browser navigating (gets redirected to sign in) rather than a script or API client
+/// (gets 401): GET/HEAD, asking for HTML, not marked as XHR.
+pub fn is_browser_navigation(method: &Method, headers: &HeaderMap) -> bool {
+    if method != Method::GET && method != Method::HEAD {
+        return false;
+    }
+    if headers.contains_key("x-requested-with") {
+        return false;
+    }
+    headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|accept| accept.contains("text/html"))
+}
+
+/// Pages for browsers, JSON for everyone else.
+pub fn audience(headers: &HeaderMap) -> Audience {
+    if is_browser_navigation(&Method::GET, headers) {
+        Audience::Browser
+    } else {
+        Audience::Api
+    }
+}
+
+/// A short random id that ties an error page to its log line.
+pub fn reference() -> String {
+    oidc::attempt::random_token(9)
+}
+
+/// Seconds since the Unix epoch. The only clock read on the request path.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The `Host` a request named (for logs); entrance itself uses public_url.
+pub fn request_host(headers: &HeaderMap) -> Option<&str> {
+    headers.get(HOST).and_then(|h| h.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, http::HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn browsers_are_told_apart_from_api_callers() {
+        let html = headers(&[("accept", "text/html,application/xhtml+xml,*/*;q=0.8")]);
+        assert!(is_browser_navigation(&Method::GET, &html));
+        assert!(is_browser_navigation(&Method::HEAD, &html));
+        assert!(!is_browser_navigation(&Method::POST, &html));
+        assert!(!is_browser_navigation(&Method::GET, &headers(&[("accept", "application/json")])));
+        assert!(!is_browser_navigation(&Method::GET, &headers(&[])));
+        assert!(!is_browser_navigation(
+            &Method::GET,
+            &headers(&[("accept", "text/html"), ("x-requested-with", "XMLHttpRequest")])
+        ));
+    }
+
+    #[test]
+    fn the_redirect_uri_is_public_url_plus_callback() {
+        let url = Url::parse("https://app.example.com/").unwrap_or_else(|_| unreachable!());
+        assert_eq!(redirect_uri(&url).as_str(), "https://app.example.com/oauth2/callback");
+    }
+}

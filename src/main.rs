@@ -1,0 +1,140 @@
+//! The `entrance` command: run the gateway, the demo, the emulator, or make a secret.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "entrance", version, about = "Microsoft sign-in in front of any web app")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Run {
+        /// The YAML config file (see config.example.yaml).
+        #[arg(long, env = "ENTRANCE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run a self-contained demo: the local Microsoft emulator, a sample app, and entrance in
+    /// front of it, all on loopback. No Azure account needed.
+    Demo {
+        /// Where the gateway listens (the URL to open).
+        #[arg(long, default_value = "127.0.0.1:4180")]
+        listen: SocketAddr,
+    },
+    /// Run the local Microsoft identity emulator alone (development and tests only).
+    Emulator {
+        /// Tenants, users and app registrations (YAML); built-in defaults when absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = "127.0.0.1:4181")]
+        listen: SocketAddr,
+        /// Allow binding a non-loopback address. The emulator signs anyone in: never expose it.
+        #[arg(long)]
+        allow_non_loopback: bool,
+    },
+    /// Print a new random session secret (base64, 32 bytes) for session.secret.
+    Secret,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Secret = cli.command {
+        println!("{}", entrance::secret::generate_session_secret());
+        return Ok(());
+    }
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Run { config } => run(config).await,
+            Command::Demo { listen } => entrance::demo::run(listen).await,
+            Command::Emulator {
+                config,
+                listen,
+                allow_non_loopback,
+            } => emulator(config, listen, allow_non_loopback).await,
+            Command::Secret => Ok(()),
+        }
+    })
+}
+
+async fn run(path: PathBuf) -> anyhow::Result<()> {
+    let config = match entrance::config::load_file(&path) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("entrance: the config {} has problems:\n{error}", path.display());
+            std::process::exit(2);
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listen: cannot bind {}", config.listen))?;
+    let server = entrance::gateway::start(config, listener).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn emulator(config: Option<PathBuf>, listen: SocketAddr, allow_non_loopback: bool) -> anyhow::Result<()> {
+    if !listen.ip().is_loopback() && !allow_non_loopback {
+        bail!(
+            "--listen {listen}: the emulator signs anyone in, so it only binds loopback addresses; pass --allow-non-loopback if you really mean it"
+        );
+    }
+    let config = match config {
+        Some(path) => entrance::emulator::EmulatorConfig::from_yaml_file(&path)
+            .with_context(|| format!("--config {}", path.display()))?,
+        None => entrance::emulator::EmulatorConfig::default(),
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--listen: cannot bind {listen}"))?;
+    let emulator = entrance::emulator::start(config, listener).await?;
+    println!("Microsoft identity EMULATOR (development and tests only) at {}", emulator.authority());
+    println!("Use provider.authority: {}", emulator.authority());
+    for user in emulator.users() {
+        println!("  {:<24} {} ({})", user.username, user.name, user.tenant);
+    }
+    shutdown_signal().await;
+    emulator.shutdown().await;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}

@@ -1,0 +1,173 @@
+//! ID-token validation: pure, given the key set, what to expect, and `now`.
+//!
+//! Order matters: the header is checked before any key is used, the signature before any claim
+//! is trusted, and the issuer rule follows Microsoft's multi-tenant recipe (MICROSOFT.md B.3).
+
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+
+use super::discovery::TENANT_PLACEHOLDER;
+use super::keys::KeySet;
+
+/// Allowed clock difference between entrance and the provider.
+pub const MAX_SKEW_SECS: i64 = 300;
+
+/// What a valid ID token must say.
+pub struct Expected<'a> {
+    pub client_id: &'a str,
+    /// Exact issuer, or a `{tenantid}` template.
+    pub issuer: &'a str,
+    pub nonce: &'a str,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// The claims entrance reads from a validated ID token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub exp: i64,
+    #[serde(default)]
+    pub nbf: Option<i64>,
+    #[serde(default)]
+    pub nonce: Option<String>,
+    #[serde(default)]
+    pub tid: Option<String>,
+    #[serde(default)]
+    pub oid: Option<String>,
+    pub sub: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub preferred_username: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub sid: Option<String>,
+}
+
+/// Why an ID token was refused. Each names one check, for logs and metrics.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("the ID token is not a well-formed JWT")]
+    Malformed,
+    #[error("the ID token uses algorithm {0}; only RS256 is accepted")]
+    Algorithm(String),
+    #[error("the ID token has no key id (kid)")]
+    NoKeyId,
+    #[error("the ID token is signed with key {0}, which the provider does not publish")]
+    UnknownKey(String),
+    #[error("the ID token signature is invalid")]
+    Signature,
+    #[error("the ID token is for another application (aud)")]
+    Audience,
+    #[error("the ID token has expired")]
+    Expired,
+    #[error("the ID token is not valid yet (nbf)")]
+    NotYetValid,
+    #[error("the ID token lacks the {0} claim")]
+    MissingClaim(&'static str),
+    #[error("the ID token's tenant id (tid) is not a GUID")]
+    TenantId,
+    #[error("the ID token's issuer does not match the provider")]
+    Issuer,
+    #[error("the signing key may not sign for this issuer")]
+    KeyIssuer,
+    #[error("the ID token's nonce does not match this sign-in attempt")]
+    Nonce,
+}
+
+/// Validate `token` fully and return its claims.
+pub fn validate(token: &str, keys: &KeySet, expected: &Expected<'_>) -> Result<Claims, TokenError> {
+    // decode_header refuses alg "none" and anything it cannot name: that is a refusal too.
+    let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::InvalidAlgorithmName => TokenError::Algorithm("unknown".into()),
+        _ => TokenError::Malformed,
+    })?;
+    if header.alg != Algorithm::RS256 {
+        return Err(TokenError::Algorithm(format!("{:?}", header.alg)));
+    }
+    let kid = header.kid.ok_or(TokenError::NoKeyId)?;
+    let key = keys
+        .get(&kid)
+        .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;
+
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[expected.client_id]);
+    // Time is checked below against the injected `now`, so tests need no real clock.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+    let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind as K;
+        match e.kind() {
+            K::InvalidSignature => TokenError::Signature,
+            K::InvalidAudience => TokenError::Audience,
+            K::MissingRequiredClaim(c) if c == "aud" => TokenError::Audience,
+            K::MissingRequiredClaim(c) if c == "iss" => TokenError::MissingClaim("iss"),
+            K::MissingRequiredClaim(c) if c == "exp" => TokenError::MissingClaim("exp"),
+            K::MissingRequiredClaim(_) => TokenError::MissingClaim("sub"),
+            _ => TokenError::Malformed,
+        }
+    })?;
+    let claims = data.claims;
+
+    if expected.now > claims.exp + MAX_SKEW_SECS {
+        return Err(TokenError::Expired);
+    }
+    if claims.nbf.is_some_and(|nbf| nbf > expected.now + MAX_SKEW_SECS) {
+        return Err(TokenError::NotYetValid);
+    }
+
+    let tid = claims.tid.as_deref().ok_or(TokenError::MissingClaim("tid"))?;
+    if !is_guid(tid) {
+        return Err(TokenError::TenantId);
+    }
+    let issuer = expected_issuer(expected.issuer, tid);
+    if claims.iss != issuer {
+        return Err(TokenError::Issuer);
+    }
+    if let Some(key_issuer) = &key.issuer {
+        if expected_issuer(key_issuer, tid) != claims.iss {
+            return Err(TokenError::KeyIssuer);
+        }
+    }
+
+    let nonce = claims.nonce.as_deref().ok_or(TokenError::MissingClaim("nonce"))?;
+    if !constant_time_eq(nonce.as_bytes(), expected.nonce.as_bytes()) {
+        return Err(TokenError::Nonce);
+    }
+    if claims.oid.is_none() {
+        return Err(TokenError::MissingClaim("oid"));
+    }
+    Ok(claims)
+}
+
+/// The issuer a token of tenant `tid` must carry: the template with `{tenantid}` replaced, or
+/// the exact issuer when it is not a template.
+pub fn expected_issuer(issuer: &str, tid: &str) -> String {
+    issuer.replace(TENANT_PLACEHOLDER, tid)
+}
+
+/// 8-4-4-4-12 hexadecimal digits.
+pub fn is_guid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+#[path = "id_token_tests.rs"]
+mod tests;
