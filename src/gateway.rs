@@ -132,7 +132,7 @@ impl Gateway {
         // 5. What to do.
         match (access, session) {
             (Access::Public, _) => self.forward(req, peer, &path, None).await,
-            (Access::Protected, None) => self.sign_in(&req, &cookies, now),
+            (Access::Protected, None) => self.sign_in(&req, &path, &cookies, now),
             (Access::Protected, Some(session)) => {
                 match policy::authorize(&self.settings.authorization, &session.identity) {
                     Decision::Allow => self.forward(req, peer, &path, Some(&session)).await,
@@ -185,11 +185,13 @@ impl Gateway {
     }
 
     /// 6b. No session: browsers go to Microsoft (remembering where they were), API callers get 401.
-    fn sign_in<B>(&self, req: &Request<B>, cookies: &RequestCookies, now: i64) -> Response<Body> {
+    fn sign_in<B>(&self, req: &Request<B>, path: &str, cookies: &RequestCookies, now: i64) -> Response<Body> {
         if !is_browser_navigation(req.method(), req.headers()) {
-            return self.fail(Failure::Unauthenticated, req.headers());
+            // Scripts, XHR and form posts cannot follow a sign-in redirect: a JSON 401 they can
+            // act on, whatever they accept.
+            return Failure::Unauthenticated.into_response(Audience::Api, &reference());
         }
-        let return_to = redirect::target_or_root(req.uri().path_and_query().map(|pq| pq.as_str()));
+        let return_to = redirect::own_request_target(path, req.uri().query());
         self.begin_sign_in(return_to, cookies, now, req.headers())
     }
 

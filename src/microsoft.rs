@@ -35,7 +35,7 @@ pub fn explain(code: u32) -> Option<Explanation> {
         ),
         7000215 => (
             "The client secret is wrong.",
-            "Set provider.client_secret to the secret's VALUE (shown once when it is created), not its Secret ID; check it belongs to this client_id.",
+            "Set provider.client_secret to the secret value (the Value column, shown only once when the secret is created), not the Secret ID; check it belongs to this client_id.",
         ),
         7000222 => (
             "The client secret has expired.",
@@ -202,7 +202,7 @@ mod tests {
             assert_eq!(e.code, code);
             assert!(!e.fix.is_empty());
         }
-        assert!(explain(7000215).is_some_and(|e| e.fix.contains("VALUE")));
+        assert!(explain(7000215).is_some_and(|e| e.fix.contains("secret value")));
         assert_eq!(explain(1), None);
     }
 

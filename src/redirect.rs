@@ -59,6 +59,21 @@ pub fn target_or_root(raw: Option<&str>) -> String {
     raw.and_then(safe_path).unwrap_or_else(|| "/".to_owned())
 }
 
+/// Where to return after sign-in for a request the server itself received: `path` is the
+/// request's normalised path, `query` its raw query. The query cannot change the origin, so it
+/// is kept as it is (an app's own `?next=https://…` survives); only the path passes the full
+/// check. Anything unusable (a control character, a refused path) falls back to `/`.
+pub fn own_request_target(path: &str, query: Option<&str>) -> String {
+    let Some(path) = safe_path(path) else {
+        return "/".to_owned();
+    };
+    match query {
+        None => path,
+        Some(q) if q.bytes().all(|b| b.is_ascii_graphic()) => format!("{path}?{q}"),
+        Some(_) => path,
+    }
+}
+
 /// Whether one form (raw or decoded) of a target is a plain same-origin path.
 ///
 /// Beyond "starts with one `/`", two rules catch targets that are same-origin paths to us but

@@ -54,7 +54,10 @@ async fn user_from_an_allowed_tenant_is_let_through() {
     let browser = Browser::new();
     let reply = sign_in_and_follow(&stack, &browser, ALICE).await;
     assert_eq!(reply.status, 200, "{reply}");
-    assert_eq!(stack.upstream.last().expect_header("x-auth-request-user"), ALICE);
+    assert_eq!(
+        stack.upstream.last().expect_header("x-auth-request-user"),
+        ALICE
+    );
 }
 
 #[tokio::test]

@@ -141,7 +141,10 @@ async fn expired_session_is_no_session() {
     assert_eq!(reply.status, 302, "{reply}");
     assert!(!reply.session_cookies_set().is_empty(), "{reply}");
     let userinfo = api_get(&browser, &stack.url("/oauth2/userinfo")).await;
-    assert_eq!(userinfo.status, 200, "fresh session not accepted\n{userinfo}");
+    assert_eq!(
+        userinfo.status, 200,
+        "fresh session not accepted\n{userinfo}"
+    );
 
     // The jar keeps the cookie whatever its Max-Age said: expiry must be enforced by entrance.
     tokio::time::sleep(Duration::from_secs(3)).await;

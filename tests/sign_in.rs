@@ -62,14 +62,23 @@ async fn full_sign_in_returns_to_the_original_url_and_upstream_sees_identity() {
     let set = reply.session_cookies_set();
     assert!(!set.is_empty(), "no session cookie\n{reply}");
     for cookie in &set {
-        assert!(cookie.has("httponly"), "session cookie not HttpOnly: {}", cookie.raw);
+        assert!(
+            cookie.has("httponly"),
+            "session cookie not HttpOnly: {}",
+            cookie.raw
+        );
         assert_eq!(
             cookie.attribute("samesite").map(|s| s.to_ascii_lowercase()),
             Some("lax".to_string()),
             "session cookie not SameSite=Lax: {}",
             cookie.raw
         );
-        assert_eq!(cookie.attribute("path"), Some("/"), "cookie path: {}", cookie.raw);
+        assert_eq!(
+            cookie.attribute("path"),
+            Some("/"),
+            "cookie path: {}",
+            cookie.raw
+        );
     }
     // The attempt cookie is cleared: only session cookies remain.
     let left: Vec<String> = browser
@@ -94,15 +103,27 @@ async fn full_sign_in_returns_to_the_original_url_and_upstream_sees_identity() {
         ALICE,
         "{seen}"
     );
-    assert_eq!(seen.expect_header("x-auth-request-oid"), ALICE_OID, "{seen}");
-    assert_eq!(seen.expect_header("x-auth-request-tid"), CONTOSO_TID, "{seen}");
+    assert_eq!(
+        seen.expect_header("x-auth-request-oid"),
+        ALICE_OID,
+        "{seen}"
+    );
+    assert_eq!(
+        seen.expect_header("x-auth-request-tid"),
+        CONTOSO_TID,
+        "{seen}"
+    );
     assert_eq!(seen.expect_header("x-forwarded-user"), ALICE, "{seen}");
     assert_eq!(seen.expect_header("x-forwarded-email"), ALICE, "{seen}");
     let groups = seen.expect_header("x-auth-request-groups");
     let groups: Vec<&str> = groups.split(',').map(str::trim).collect();
     assert!(groups.contains(&ENGINEERING_GROUP), "{seen}");
     assert!(groups.contains(&ALL_STAFF_GROUP), "{seen}");
-    assert_eq!(seen.expect_header("x-auth-request-roles"), "Admin", "{seen}");
+    assert_eq!(
+        seen.expect_header("x-auth-request-roles"),
+        "Admin",
+        "{seen}"
+    );
     assert!(
         seen.all("x-forwarded-for")
             .iter()
@@ -143,10 +164,18 @@ async fn two_tabs_signing_in_at_once_both_succeed() {
 
     let reply_b = browser.get(&callback_b).await;
     assert_eq!(reply_b.status, 302, "{reply_b}");
-    assert_eq!(reply_b.location().as_deref(), Some("/anything?tab=b"), "{reply_b}");
+    assert_eq!(
+        reply_b.location().as_deref(),
+        Some("/anything?tab=b"),
+        "{reply_b}"
+    );
     let reply_a = browser.get(&callback_a).await;
     assert_eq!(reply_a.status, 302, "{reply_a}");
-    assert_eq!(reply_a.location().as_deref(), Some("/anything?tab=a"), "{reply_a}");
+    assert_eq!(
+        reply_a.location().as_deref(),
+        Some("/anything?tab=a"),
+        "{reply_a}"
+    );
 
     let landing = browser.get(&stack.url("/anything?tab=a")).await;
     assert_eq!(landing.status, 200, "{landing}");
@@ -179,7 +208,11 @@ async fn sign_out_clears_the_session_and_shows_the_signed_out_page() {
 
     let reply = browser.get(&stack.url("/oauth2/sign_out")).await;
     assert_eq!(reply.status, 302, "{reply}");
-    assert_eq!(reply.location().as_deref(), Some("/oauth2/signed_out"), "{reply}");
+    assert_eq!(
+        reply.location().as_deref(),
+        Some("/oauth2/signed_out"),
+        "{reply}"
+    );
     for name in before.keys() {
         assert!(
             reply
@@ -225,8 +258,14 @@ async fn userinfo_returns_the_session_identity() {
     assert_eq!(json["tid"], CONTOSO_TID, "{reply}");
     assert_eq!(json["preferred_username"], ALICE, "{reply}");
     assert_eq!(json["email"], ALICE, "{reply}");
-    assert!(json["sub"].as_str().is_some_and(|s| !s.is_empty()), "{reply}");
-    assert!(json["name"].as_str().is_some_and(|s| !s.is_empty()), "{reply}");
+    assert!(
+        json["sub"].as_str().is_some_and(|s| !s.is_empty()),
+        "{reply}"
+    );
+    assert!(
+        json["name"].as_str().is_some_and(|s| !s.is_empty()),
+        "{reply}"
+    );
     let groups: Vec<&str> = json["groups"]
         .as_array()
         .unwrap_or_else(|| panic!("groups is not an array\n{reply}"))
@@ -244,7 +283,10 @@ async fn userinfo_without_a_session_is_401_json() {
     let browser = Browser::new();
     let reply = browser.get(&stack.url("/oauth2/userinfo")).await;
     assert_eq!(reply.status, 401, "{reply}");
-    assert!(reply.content_type().starts_with("application/json"), "{reply}");
+    assert!(
+        reply.content_type().starts_with("application/json"),
+        "{reply}"
+    );
     let _ = reply.json();
 }
 
@@ -255,8 +297,16 @@ async fn auth_endpoint_answers_202_with_identity_headers_when_signed_in() {
     let before = stack.upstream.count();
     let reply = browser.get(&stack.url("/oauth2/auth")).await;
     assert_eq!(reply.status, 202, "{reply}");
-    assert_eq!(reply.header("x-auth-request-user").as_deref(), Some(ALICE), "{reply}");
-    assert_eq!(reply.header("x-auth-request-email").as_deref(), Some(ALICE), "{reply}");
+    assert_eq!(
+        reply.header("x-auth-request-user").as_deref(),
+        Some(ALICE),
+        "{reply}"
+    );
+    assert_eq!(
+        reply.header("x-auth-request-email").as_deref(),
+        Some(ALICE),
+        "{reply}"
+    );
     assert_eq!(
         reply.header("x-auth-request-tid").as_deref(),
         Some(CONTOSO_TID),
@@ -267,7 +317,11 @@ async fn auth_endpoint_answers_202_with_identity_headers_when_signed_in() {
         Some(ALICE_OID),
         "{reply}"
     );
-    assert_eq!(stack.upstream.count(), before, "/oauth2/auth must not proxy");
+    assert_eq!(
+        stack.upstream.count(),
+        before,
+        "/oauth2/auth must not proxy"
+    );
 }
 
 #[tokio::test]
@@ -364,13 +418,22 @@ async fn new_sign_ins_work_after_microsoft_rotates_its_keys() {
 
     let second = Browser::new();
     let reply = second.sign_in(&stack, BOB, "/anything").await;
-    assert_eq!(reply.status, 200, "sign-in after key rollover failed\n{reply}");
-    assert_eq!(stack.upstream.last().expect_header("x-auth-request-user"), BOB);
+    assert_eq!(
+        reply.status, 200,
+        "sign-in after key rollover failed\n{reply}"
+    );
+    assert_eq!(
+        stack.upstream.last().expect_header("x-auth-request-user"),
+        BOB
+    );
 
     // The earlier session does not depend on the signing keys.
     let reply = first.get(&stack.url("/anything")).await;
     assert_eq!(reply.status, 200, "{reply}");
-    assert_eq!(stack.upstream.last().expect_header("x-auth-request-user"), ALICE);
+    assert_eq!(
+        stack.upstream.last().expect_header("x-auth-request-user"),
+        ALICE
+    );
 }
 
 #[tokio::test]

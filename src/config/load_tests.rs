@@ -1,6 +1,10 @@
 #![allow(clippy::unwrap_used)]
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use super::*;
+use crate::config::{RouteConfig, TenantRule};
 
 /// base64 of 32 bytes 0..32; valid for `session.secret`.
 const SECRET_32: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -211,6 +215,7 @@ fn a_short_or_non_base64_session_secret_is_refused() {
 #[test]
 fn session_secrets_decode_from_every_base64_flavour() {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
     let bytes: Vec<u8> = (200u8..240).collect(); // includes bytes that encode to + / - _
     for encoded in [
         STANDARD.encode(&bytes),
@@ -544,7 +549,7 @@ fn secret_values_never_appear_in_errors() {
     let env = env_with(&[("CLIENT", CLIENT), ("SESSION", SECRET_16)]);
     let cases = [
         // Short session secret, client secret misplaced under a map key, a secret where a map belongs.
-        format!("{MINIMAL}").replace(SECRET_32, "${SESSION}"),
+        MINIMAL.replace(SECRET_32, "${SESSION}"),
         MINIMAL.replace("session:\n", "session:\n  lifetime: ${CLIENT}x\n"),
         format!("{MINIMAL}routes: ${{CLIENT}}\n"),
         MINIMAL.replace("provider:\n  tenant", "provider: ${CLIENT}\nx:\n  tenant"),

@@ -12,7 +12,7 @@ use url::Url;
 
 use crate::secret::Secret;
 
-pub use load::{load_file, load_str, ConfigError};
+pub use load::{load_file, load_str, load_str_in, ConfigError, Problem};
 
 /// The whole gateway configuration.
 #[derive(Debug, Clone)]

@@ -82,7 +82,11 @@ impl Reply<'_> {
     }
 
     fn error(&self, err: &AadError, authority: &str, trace: &Trace) -> Response<Body> {
-        tracing::info!(error = err.error, code = err.code, "emulator: authorize error redirect");
+        tracing::info!(
+            error = err.error,
+            code = err.code,
+            "emulator: authorize error redirect"
+        );
         self.send(&[
             ("error", err.error),
             ("error_description", &err.description(trace)),
@@ -160,7 +164,10 @@ pub(crate) fn authorize(state: &State, tenant: &TenantPath, params: &Params) -> 
         Some("fragment") => ResponseMode::Fragment,
         Some("form_post") => ResponseMode::FormPost,
         Some(other) => {
-            return fail(&reply, malformed(&format!("unsupported response_mode '{other}'")))
+            return fail(
+                &reply,
+                malformed(&format!("unsupported response_mode '{other}'")),
+            )
         }
     };
     if let Some(err) = unavailable {
@@ -194,7 +201,10 @@ pub(crate) fn authorize(state: &State, tenant: &TenantPath, params: &Params) -> 
     let prompt = param(params, "prompt");
     if let Some(p) = prompt {
         if !matches!(p, "login" | "none" | "consent" | "select_account") {
-            return fail(&reply, malformed(&format!("unsupported prompt value '{p}'")));
+            return fail(
+                &reply,
+                malformed(&format!("unsupported prompt value '{p}'")),
+            );
         }
     }
     let hint = param(params, "login_hint");
@@ -265,7 +275,13 @@ fn pkce(params: &Params) -> Result<Option<Pkce>, AadError> {
     let Some(challenge) = param(params, "code_challenge") else {
         return Ok(None);
     };
-    let bad_size = || AadError::new("invalid_request", 501491, "Invalid size of Code_Challenge parameter.");
+    let bad_size = || {
+        AadError::new(
+            "invalid_request",
+            501491,
+            "Invalid size of Code_Challenge parameter.",
+        )
+    };
     let base64url = |s: &str| {
         s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))

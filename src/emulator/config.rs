@@ -115,7 +115,12 @@ impl Default for EmulatorConfig {
             domains: domains.iter().map(|s| s.to_string()).collect(),
             region: default_region(),
         };
-        let user = |oid: &str, name: &str, username: &str, tenant: &str, groups: &[&str], roles: &[&str]| {
+        let user = |oid: &str,
+                    name: &str,
+                    username: &str,
+                    tenant: &str,
+                    groups: &[&str],
+                    roles: &[&str]| {
             UserConfig {
                 oid: oid.to_string(),
                 name: name.to_string(),
@@ -128,18 +133,54 @@ impl Default for EmulatorConfig {
         };
         EmulatorConfig {
             tenants: vec![
-                tenant(d::CONTOSO_TID, "Contoso", &["contoso.onmicrosoft.com", "contoso.com"]),
-                tenant(d::FABRIKAM_TID, "Fabrikam", &["fabrikam.onmicrosoft.com", "fabrikam.com"]),
+                tenant(
+                    d::CONTOSO_TID,
+                    "Contoso",
+                    &["contoso.onmicrosoft.com", "contoso.com"],
+                ),
+                tenant(
+                    d::FABRIKAM_TID,
+                    "Fabrikam",
+                    &["fabrikam.onmicrosoft.com", "fabrikam.com"],
+                ),
                 TenantConfig {
                     region: "WW".to_string(),
                     ..tenant(d::CONSUMERS_TID, "Microsoft personal accounts", &[])
                 },
             ],
             users: vec![
-                user(d::ALICE_OID, "Alice Admin", d::ALICE, d::CONTOSO_TID, &[d::ENGINEERING_GROUP, d::ALL_STAFF_GROUP], &["Admin"]),
-                user(d::BOB_OID, "Bob Reader", d::BOB, d::CONTOSO_TID, &[d::ALL_STAFF_GROUP], &["Reader"]),
-                user(d::CAROL_OID, "Carol Fabrikam", d::CAROL, d::FABRIKAM_TID, &[], &[]),
-                user(d::DAVE_OID, "Dave Personal", d::DAVE, d::CONSUMERS_TID, &[], &[]),
+                user(
+                    d::ALICE_OID,
+                    "Alice Admin",
+                    d::ALICE,
+                    d::CONTOSO_TID,
+                    &[d::ENGINEERING_GROUP, d::ALL_STAFF_GROUP],
+                    &["Admin"],
+                ),
+                user(
+                    d::BOB_OID,
+                    "Bob Reader",
+                    d::BOB,
+                    d::CONTOSO_TID,
+                    &[d::ALL_STAFF_GROUP],
+                    &["Reader"],
+                ),
+                user(
+                    d::CAROL_OID,
+                    "Carol Fabrikam",
+                    d::CAROL,
+                    d::FABRIKAM_TID,
+                    &[],
+                    &[],
+                ),
+                user(
+                    d::DAVE_OID,
+                    "Dave Personal",
+                    d::DAVE,
+                    d::CONSUMERS_TID,
+                    &[],
+                    &[],
+                ),
             ],
             apps: vec![AppConfig {
                 client_id: d::CLIENT_ID.to_string(),
@@ -167,12 +208,11 @@ impl EmulatorConfig {
     /// with its key path in one go.
     pub fn from_yaml_str(s: &str) -> Result<Self, EmulatorError> {
         let de = serde_yaml::Deserializer::from_str(s);
-        let mut config: EmulatorConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            EmulatorError::ParseConfig {
+        let mut config: EmulatorConfig =
+            serde_path_to_error::deserialize(de).map_err(|e| EmulatorError::ParseConfig {
                 path: e.path().to_string(),
                 message: e.inner().to_string(),
-            }
-        })?;
+            })?;
         config.normalise();
         config.validate()?;
         Ok(config)
@@ -203,7 +243,10 @@ impl EmulatorConfig {
         let mut names = std::collections::HashSet::new();
         for (i, t) in self.tenants.iter().enumerate() {
             if !is_guid(&t.id) {
-                problems.push(format!("tenants[{i}].id: {:?} is not a lower-case GUID", t.id));
+                problems.push(format!(
+                    "tenants[{i}].id: {:?} is not a lower-case GUID",
+                    t.id
+                ));
             }
             for name in std::iter::once(&t.id).chain(&t.domains) {
                 if matches!(name.as_str(), "common" | "organizations" | "consumers") {
@@ -219,13 +262,18 @@ impl EmulatorConfig {
                 problems.push(format!("users[{i}].oid: {:?} is not a GUID", u.oid));
             }
             if u.username.is_empty() || !usernames.insert(u.username.to_lowercase()) {
-                problems.push(format!("users[{i}].username: {:?} is empty or not unique", u.username));
+                problems.push(format!(
+                    "users[{i}].username: {:?} is empty or not unique",
+                    u.username
+                ));
             }
             if self.tenant(&u.tenant).is_none() {
                 problems.push(format!("users[{i}].tenant: no tenant {:?}", u.tenant));
             }
             if u.tenant == d::CONSUMERS_TID && !u.groups.is_empty() {
-                problems.push(format!("users[{i}].groups: personal accounts have no groups"));
+                problems.push(format!(
+                    "users[{i}].groups: personal accounts have no groups"
+                ));
             }
             for (j, g) in u.groups.iter().enumerate() {
                 if !is_guid(g) {
@@ -236,7 +284,10 @@ impl EmulatorConfig {
         let mut clients = std::collections::HashSet::new();
         for (i, a) in self.apps.iter().enumerate() {
             if !is_guid(&a.client_id) || !clients.insert(a.client_id.as_str()) {
-                problems.push(format!("apps[{i}].client_id: {:?} is not a unique GUID", a.client_id));
+                problems.push(format!(
+                    "apps[{i}].client_id: {:?} is not a unique GUID",
+                    a.client_id
+                ));
             }
             if a.client_secret.is_empty() {
                 problems.push(format!("apps[{i}].client_secret: must not be empty"));
@@ -271,7 +322,8 @@ impl EmulatorConfig {
     /// The tenant with this GUID or verified domain (case-insensitive).
     pub(crate) fn tenant_by_name(&self, name: &str) -> Option<&TenantConfig> {
         self.tenants.iter().find(|t| {
-            t.id.eq_ignore_ascii_case(name) || t.domains.iter().any(|d| d.eq_ignore_ascii_case(name))
+            t.id.eq_ignore_ascii_case(name)
+                || t.domains.iter().any(|d| d.eq_ignore_ascii_case(name))
         })
     }
 
@@ -291,7 +343,8 @@ impl EmulatorConfig {
 }
 
 fn check_redirect_uri(uri: &str) -> Result<(), String> {
-    let parsed = url::Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URL: {e}"))?;
+    let parsed =
+        url::Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URL: {e}"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(format!("{uri:?} must be http or https"));
     }
@@ -333,9 +386,11 @@ apps:
 
     #[test]
     fn yaml_unknown_key_names_its_path() {
-        let err = EmulatorConfig::from_yaml_str("tenants: []\nusers: []\napps: [{client_id: x, colour: red}]")
-            .unwrap_err()
-            .to_string();
+        let err = EmulatorConfig::from_yaml_str(
+            "tenants: []\nusers: []\napps: [{client_id: x, colour: red}]",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("apps[0]") && err.contains("colour"), "{err}");
     }
 

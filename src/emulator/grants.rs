@@ -188,12 +188,24 @@ mod tests {
         let failing = grants.redeem_code(&code, t0, |_| Err(unknown_grant()));
         assert_eq!(failing.unwrap_err().code, 9002313);
         assert!(grants.redeem_code(&code, t0, |_| Ok(())).is_ok());
-        assert_eq!(grants.redeem_code(&code, t0, |_| Ok(())).unwrap_err().code, 54005);
+        assert_eq!(
+            grants.redeem_code(&code, t0, |_| Ok(())).unwrap_err().code,
+            54005
+        );
         let late = grants.issue_code(auth(), t0);
         let eleven = t0 + Duration::from_secs(11 * 60);
-        assert_eq!(grants.redeem_code(&late, eleven, |_| Ok(())).unwrap_err().code, 70008);
+        assert_eq!(
+            grants
+                .redeem_code(&late, eleven, |_| Ok(()))
+                .unwrap_err()
+                .code,
+            70008
+        );
         assert!(!code_expired(t0, t0 + CODE_LIFETIME));
-        assert_eq!(grants.redeem_code("nope", t0, |_| Ok(())).unwrap_err().code, 9002313);
+        assert_eq!(
+            grants.redeem_code("nope", t0, |_| Ok(())).unwrap_err().code,
+            9002313
+        );
     }
 
     #[test]
@@ -204,6 +216,9 @@ mod tests {
         assert!(grants.use_refresh(&rt, t0, |_| Ok(())).is_ok());
         assert!(grants.use_refresh(&rt, t0, |_| Ok(())).is_ok());
         let later = t0 + REFRESH_INACTIVITY + Duration::from_secs(1);
-        assert_eq!(grants.use_refresh(&rt, later, |_| Ok(())).unwrap_err().code, 700082);
+        assert_eq!(
+            grants.use_refresh(&rt, later, |_| Ok(())).unwrap_err().code,
+            700082
+        );
     }
 }

@@ -121,7 +121,9 @@ pub(crate) fn method_not_allowed(allow: &str) -> Response<Body> {
 pub(crate) fn parse_params(raw: &[u8]) -> Params {
     let mut params = Params::new();
     for (k, v) in url::form_urlencoded::parse(raw) {
-        params.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+        params
+            .entry(k.into_owned())
+            .or_insert_with(|| v.into_owned());
     }
     params
 }
@@ -152,6 +154,14 @@ mod tests {
     fn bad_header_value_is_a_500_not_a_panic() {
         let r = redirect("http://x/\nSet-Cookie: a=b");
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(aad_json(&AadError::new("invalid_client", 1, "x"), "a", &Trace::new(std::time::SystemTime::now())).status(), 401);
+        assert_eq!(
+            aad_json(
+                &AadError::new("invalid_client", 1, "x"),
+                "a",
+                &Trace::new(std::time::SystemTime::now())
+            )
+            .status(),
+            401
+        );
     }
 }

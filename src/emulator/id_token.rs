@@ -93,7 +93,12 @@ pub(crate) fn claims(input: &IdTokenInput<'_>) -> Map<String, Value> {
 
 /// Damage the claims for a [`Tamper`]. `other_tid` is a tenant GUID different from the token's.
 /// Signature-level tampers (`UnknownKey`, `AlgNone`) leave the claims alone.
-pub(crate) fn tamper_claims(c: &mut Map<String, Value>, tamper: Tamper, authority: &str, other_tid: &str) {
+pub(crate) fn tamper_claims(
+    c: &mut Map<String, Value>,
+    tamper: Tamper,
+    authority: &str,
+    other_tid: &str,
+) {
     let iat = c.get("iat").and_then(Value::as_i64).unwrap_or(0);
     match tamper {
         Tamper::WrongAudience => {
@@ -101,7 +106,11 @@ pub(crate) fn tamper_claims(c: &mut Map<String, Value>, tamper: Tamper, authorit
         }
         Tamper::WrongIssuer => {
             // The real cloud's host: the classic "authority configured for the wrong host" case.
-            let tid = c.get("tid").and_then(Value::as_str).unwrap_or_default().to_string();
+            let tid = c
+                .get("tid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             c.insert(
                 "iss".into(),
                 json!(format!("https://login.microsoftonline.com/{tid}/v2.0")),
@@ -173,11 +182,17 @@ mod tests {
     #[test]
     fn claims_follow_the_scopes() {
         let full = alice_claims(&["openid", "profile", "email"]);
-        assert_eq!(full["iss"], format!("http://127.0.0.1:1/{}/v2.0", d::CONTOSO_TID));
+        assert_eq!(
+            full["iss"],
+            format!("http://127.0.0.1:1/{}/v2.0", d::CONTOSO_TID)
+        );
         assert_eq!(full["exp"], 1_003_600);
         assert_eq!(full["oid"], d::ALICE_OID);
         assert_eq!(full["email"], d::ALICE);
-        assert_eq!(full["groups"], json!([d::ENGINEERING_GROUP, d::ALL_STAFF_GROUP]));
+        assert_eq!(
+            full["groups"],
+            json!([d::ENGINEERING_GROUP, d::ALL_STAFF_GROUP])
+        );
         assert_eq!(full["roles"], json!(["Admin"]));
         let bare = alice_claims(&["openid"]);
         assert!(bare.get("email").is_none() && bare.get("preferred_username").is_none());
@@ -187,8 +202,14 @@ mod tests {
     #[test]
     fn sub_is_pairwise_per_app() {
         let a = pairwise_sub(d::ALICE_OID, d::CLIENT_ID, d::CONTOSO_TID);
-        assert_eq!(a, pairwise_sub(d::ALICE_OID, &d::CLIENT_ID.to_uppercase(), d::CONTOSO_TID));
-        assert_ne!(a, pairwise_sub(d::ALICE_OID, d::FABRIKAM_TID, d::CONTOSO_TID));
+        assert_eq!(
+            a,
+            pairwise_sub(d::ALICE_OID, &d::CLIENT_ID.to_uppercase(), d::CONTOSO_TID)
+        );
+        assert_ne!(
+            a,
+            pairwise_sub(d::ALICE_OID, d::FABRIKAM_TID, d::CONTOSO_TID)
+        );
         assert_ne!(a, d::ALICE_OID);
     }
 
@@ -218,7 +239,8 @@ mod tests {
     fn unsigned_token_has_alg_none_and_empty_signature() {
         let jwt = unsigned(&alice_claims(&["openid"]));
         let header = jwt.split('.').next().unwrap();
-        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
         assert_eq!(header["alg"], "none");
         assert!(jwt.ends_with('.'));
     }

@@ -13,7 +13,8 @@ use super::protocol::{html_escape as esc, origin_matches, AadError, Trace};
 use super::tenancy::TenantPath;
 use super::State;
 
-const BANNER: &str = "<div style=\"background:#b00020;color:#fff;padding:12px 16px;font-weight:bold\">\
+const BANNER: &str =
+    "<div style=\"background:#b00020;color:#fff;padding:12px 16px;font-weight:bold\">\
     Microsoft identity EMULATOR — for development and tests only. Anyone can sign in as anyone; \
     never expose it.</div>";
 
@@ -100,7 +101,13 @@ pub(crate) fn sign_in(
     carried.sort();
     let hidden: String = carried
         .iter()
-        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v)))
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                esc(k),
+                esc(v)
+            )
+        })
         .collect();
     let buttons: String = users
         .iter()
@@ -118,7 +125,10 @@ pub(crate) fn sign_in(
         })
         .collect();
     let note = match hint {
-        Some(h) => format!("<p>No account named <code>{}</code>; pick one below.</p>", esc(h)),
+        Some(h) => format!(
+            "<p>No account named <code>{}</code>; pick one below.</p>",
+            esc(h)
+        ),
         None => String::new(),
     };
     let empty = if users.is_empty() {

@@ -219,17 +219,47 @@ mod tests {
     #[test]
     fn loopback_ports_are_ignored_other_ports_are_not() {
         let reg = "http://127.0.0.1/oauth2/callback";
-        assert!(redirect_uri_matches(reg, "http://127.0.0.1:8080/oauth2/callback"));
-        assert!(redirect_uri_matches("http://localhost/cb", "http://localhost:1/cb"));
+        assert!(redirect_uri_matches(
+            reg,
+            "http://127.0.0.1:8080/oauth2/callback"
+        ));
+        assert!(redirect_uri_matches(
+            "http://localhost/cb",
+            "http://localhost:1/cb"
+        ));
         assert!(redirect_uri_matches("http://[::1]/cb", "http://[::1]:9/cb"));
-        assert!(!redirect_uri_matches(reg, "http://127.0.0.1:8080/oauth2/callback/"));
-        assert!(!redirect_uri_matches(reg, "http://localhost/oauth2/callback"));
-        assert!(!redirect_uri_matches(reg, "https://127.0.0.1/oauth2/callback"));
-        assert!(!redirect_uri_matches(reg, "http://127.0.0.1/oauth2/callback?x=1"));
-        assert!(!redirect_uri_matches(reg, "http://127.0.0.1/oauth2/callback#f"));
-        assert!(!redirect_uri_matches(reg, "http://u@127.0.0.1/oauth2/callback"));
-        assert!(!redirect_uri_matches("https://app.example/cb", "https://app.example:444/cb"));
-        assert!(redirect_uri_matches("https://app.example/cb", "https://APP.example:443/cb"));
+        assert!(!redirect_uri_matches(
+            reg,
+            "http://127.0.0.1:8080/oauth2/callback/"
+        ));
+        assert!(!redirect_uri_matches(
+            reg,
+            "http://localhost/oauth2/callback"
+        ));
+        assert!(!redirect_uri_matches(
+            reg,
+            "https://127.0.0.1/oauth2/callback"
+        ));
+        assert!(!redirect_uri_matches(
+            reg,
+            "http://127.0.0.1/oauth2/callback?x=1"
+        ));
+        assert!(!redirect_uri_matches(
+            reg,
+            "http://127.0.0.1/oauth2/callback#f"
+        ));
+        assert!(!redirect_uri_matches(
+            reg,
+            "http://u@127.0.0.1/oauth2/callback"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://app.example/cb",
+            "https://app.example:444/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "https://app.example/cb",
+            "https://APP.example:443/cb"
+        ));
         assert!(!redirect_uri_matches(reg, "not a url"));
     }
 
@@ -240,14 +270,17 @@ mod tests {
         let d = e.description(&trace);
         assert!(d.starts_with("AADSTS54005: Code already redeemed.\r\nTrace ID: "));
         assert!(d.ends_with("\r\nTimestamp: 1970-01-01 00:00:00Z"));
-        assert_eq!(e.to_json("http://x", &trace)["error_uri"], "http://x/error?code=54005");
+        assert_eq!(
+            e.to_json("http://x", &trace)["error_uri"],
+            "http://x/error?code=54005"
+        );
     }
 
     #[test]
     fn pkce_s256_matches_rfc7636_example() {
         assert_eq!(
             s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t3URj5ZFMLY7TnLo"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 }

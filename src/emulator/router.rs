@@ -38,7 +38,9 @@ impl Endpoint {
     fn allows(self, method: &Method) -> Result<(), &'static str> {
         let ok = match self {
             Endpoint::Discovery | Endpoint::Keys => method == Method::GET || method == Method::HEAD,
-            Endpoint::Authorize | Endpoint::Logout => method == Method::GET || method == Method::POST,
+            Endpoint::Authorize | Endpoint::Logout => {
+                method == Method::GET || method == Method::POST
+            }
             Endpoint::Token => method == Method::POST,
         };
         match (ok, self) {

@@ -112,7 +112,9 @@ impl TenantPath {
             Scope::Tenant(tid) => &user.tenant == tid,
         };
         let app_ok = match app.sign_in_audience {
-            SignInAudience::AzureADMyOrg => app.home_tenant.as_deref() == Some(user.tenant.as_str()),
+            SignInAudience::AzureADMyOrg => {
+                app.home_tenant.as_deref() == Some(user.tenant.as_str())
+            }
             SignInAudience::AzureADMultipleOrgs => !personal,
             SignInAudience::AzureADandPersonalMicrosoftAccount => true,
             SignInAudience::PersonalMicrosoftAccount => personal,
@@ -126,7 +128,10 @@ impl TenantPath {
             format!("https://sts.windows.net/{}/", user.tenant)
         };
         let tenant_name = match &self.scope {
-            Scope::Tenant(tid) => config.tenant(tid).map(|t| t.name.clone()).unwrap_or_default(),
+            Scope::Tenant(tid) => config
+                .tenant(tid)
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
             Scope::Common | Scope::Organizations => "the application's tenant".to_string(),
         };
         Err(AadError::new(
@@ -202,13 +207,19 @@ mod tests {
     #[test]
     fn segments_resolve_like_microsoft() {
         assert_eq!(resolve("Common").unwrap().scope, Scope::Common);
-        assert_eq!(resolve("organizations").unwrap().scope, Scope::Organizations);
+        assert_eq!(
+            resolve("organizations").unwrap().scope,
+            Scope::Organizations
+        );
         let consumers = resolve("consumers").unwrap();
         assert_eq!(consumers.segment, "consumers");
         assert_eq!(consumers.scope, Scope::Tenant(d::CONSUMERS_TID.into()));
         let domain = resolve("CONTOSO.com").unwrap();
         assert_eq!(domain.segment, d::CONTOSO_TID);
-        assert_eq!(resolve(d::FABRIKAM_TID).unwrap().scope, Scope::Tenant(d::FABRIKAM_TID.into()));
+        assert_eq!(
+            resolve(d::FABRIKAM_TID).unwrap().scope,
+            Scope::Tenant(d::FABRIKAM_TID.into())
+        );
         assert!(resolve("nope.example").is_none());
         assert!(resolve("").is_none());
     }
@@ -218,13 +229,20 @@ mod tests {
         let c = EmulatorConfig::default();
         let app = c.app(d::CLIENT_ID).unwrap();
         let who = |seg: &str| -> Vec<String> {
-            resolve(seg).unwrap().eligible(&c, app).iter().map(|(u, _)| u.username.clone()).collect()
+            resolve(seg)
+                .unwrap()
+                .eligible(&c, app)
+                .iter()
+                .map(|(u, _)| u.username.clone())
+                .collect()
         };
         assert_eq!(who("common"), [d::ALICE, d::BOB, d::CAROL, d::DAVE]);
         assert_eq!(who("organizations"), [d::ALICE, d::BOB, d::CAROL]);
         assert_eq!(who("consumers"), [d::DAVE]);
         assert_eq!(who("fabrikam.com"), [d::CAROL]);
-        let denied = resolve(d::CONTOSO_TID).unwrap().admits(&c, app, c.user(d::CAROL).unwrap());
+        let denied = resolve(d::CONTOSO_TID)
+            .unwrap()
+            .admits(&c, app, c.user(d::CAROL).unwrap());
         assert_eq!(denied.unwrap_err().code, 50020);
     }
 
@@ -234,7 +252,12 @@ mod tests {
         c.apps[0].sign_in_audience = SignInAudience::AzureADMyOrg;
         let app = &c.apps[0];
         assert!(resolve(d::CONTOSO_TID).unwrap().app_available(app).is_ok());
-        assert_eq!(resolve(d::FABRIKAM_TID).unwrap().app_available(app), Err(Unavailable::NotInTenant));
-        assert!(matches!(resolve("common").unwrap().app_available(app), Err(Unavailable::Redirect(e)) if e.code == 50194));
+        assert_eq!(
+            resolve(d::FABRIKAM_TID).unwrap().app_available(app),
+            Err(Unavailable::NotInTenant)
+        );
+        assert!(
+            matches!(resolve("common").unwrap().app_available(app), Err(Unavailable::Redirect(e)) if e.code == 50194)
+        );
     }
 }

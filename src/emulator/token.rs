@@ -28,7 +28,10 @@ use super::{State, Tamper};
 const ACCESS_TOKEN_SECS: u64 = 3600;
 
 fn param<'p>(params: &'p Params, name: &str) -> Option<&'p str> {
-    params.get(name).map(String::as_str).filter(|s| !s.is_empty())
+    params
+        .get(name)
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 fn missing(name: &str) -> AadError {
@@ -44,7 +47,11 @@ fn invalid_grant(code: u32, message: &str) -> AadError {
 }
 
 /// Handle one token request.
-pub(crate) async fn token(state: &State, tenant: &TenantPath, req: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn token(
+    state: &State,
+    tenant: &TenantPath,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let trace = Trace::new(SystemTime::now());
     let basic = basic_credentials(req.headers());
     let result = match http::read_form(req.into_body()).await {
@@ -69,7 +76,11 @@ pub(crate) async fn token(state: &State, tenant: &TenantPath, req: Request<Incom
             body.to_string(),
         ),
         Err(err) => {
-            tracing::info!(error = err.error, code = err.code, "emulator: token request refused");
+            tracing::info!(
+                error = err.error,
+                code = err.code,
+                "emulator: token request refused"
+            );
             http::aad_json(&err, &state.authority, &trace)
         }
     }
@@ -131,12 +142,14 @@ fn grant(
     let now = Instant::now();
     let check = |auth: &Authorization| -> Result<(), AadError> {
         if !auth.client_id.eq_ignore_ascii_case(&app.client_id) {
-            return Err(invalid_grant(70000, "Provided grant is invalid or malformed."));
+            return Err(invalid_grant(
+                70000,
+                "Provided grant is invalid or malformed.",
+            ));
         }
-        let user = state
-            .config
-            .user(&auth.username)
-            .ok_or_else(|| invalid_grant(50034, "The user account does not exist in the directory."))?;
+        let user = state.config.user(&auth.username).ok_or_else(|| {
+            invalid_grant(50034, "The user account does not exist in the directory.")
+        })?;
         tenant
             .admits(&state.config, app, user)
             .map_err(|_| wrong_tenant())
@@ -151,12 +164,13 @@ fn grant(
     let verifier = param(params, "code_verifier");
     let auth = state.grants.redeem_code(code, now, |auth| {
         check(auth)?;
-        // Codes are tenant-bound: redeem on the path that issued it, or on the user's own tenant.
+        // Codes are tenant-bound: redeem on the path that issued it, on `common`, or on the
+        // user's own tenant (`check` has already made sure the path admits the user).
         let own_tenant = state
             .config
             .user(&auth.username)
             .is_some_and(|u| tenant.scope == Scope::Tenant(u.tenant.clone()));
-        if auth.scope != tenant.scope && !own_tenant {
+        if auth.scope != tenant.scope && tenant.scope != Scope::Common && !own_tenant {
             return Err(wrong_tenant());
         }
         if auth.redirect_uri != redirect_uri {
@@ -276,8 +290,18 @@ fn check_pkce(pkce: Option<&Pkce>, verifier: Option<&str>) -> Result<(), AadErro
 
 /// The success body: access token, ID token (with `openid`), refresh token (with
 /// `offline_access`). A pending [`Tamper`] is consumed by the ID token only.
-async fn respond_with_tokens(state: &State, auth: Authorization, with_nonce: bool) -> Result<Value, AadError> {
-    let server_error = |detail: &str| AadError::new("server_error", 90100, format!("An error occurred in the emulator: {detail}"));
+async fn respond_with_tokens(
+    state: &State,
+    auth: Authorization,
+    with_nonce: bool,
+) -> Result<Value, AadError> {
+    let server_error = |detail: &str| {
+        AadError::new(
+            "server_error",
+            90100,
+            format!("An error occurred in the emulator: {detail}"),
+        )
+    };
     let user = state
         .config
         .user(&auth.username)
@@ -321,7 +345,8 @@ async fn respond_with_tokens(state: &State, auth: Authorization, with_nonce: boo
                     .map_err(|e| server_error(&e.to_string()))?;
                 id_token::sign(&claims, &rogue).map_err(|e| server_error(&e.to_string()))?
             }
-            _ => id_token::sign(&claims, &state.keys.current()).map_err(|e| server_error(&e.to_string()))?,
+            _ => id_token::sign(&claims, &state.keys.current())
+                .map_err(|e| server_error(&e.to_string()))?,
         };
         body["id_token"] = json!(jwt);
     }
@@ -344,8 +369,14 @@ mod tests {
     fn basic_credentials_are_form_decoded() {
         let mut h = HeaderMap::new();
         let enc = STANDARD.encode("my%3Aid:p%40ss+word");
-        h.insert(header::AUTHORIZATION, format!("Basic {enc}").parse().unwrap());
-        assert_eq!(basic_credentials(&h).unwrap(), Some(("my:id".into(), "p@ss word".into())));
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Basic {enc}").parse().unwrap(),
+        );
+        assert_eq!(
+            basic_credentials(&h).unwrap(),
+            Some(("my:id".into(), "p@ss word".into()))
+        );
         h.insert(header::AUTHORIZATION, "Bearer x".parse().unwrap());
         assert_eq!(basic_credentials(&h).unwrap(), None);
         h.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
@@ -355,7 +386,7 @@ mod tests {
     #[test]
     fn pkce_checks() {
         let v = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let s = Pkce::S256("E9Melhoa2OwvFrEMTJguCHaoeK1t3URj5ZFMLY7TnLo".into());
+        let s = Pkce::S256("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into());
         assert!(check_pkce(Some(&s), Some(v)).is_ok());
         assert_eq!(check_pkce(Some(&s), Some("x")).unwrap_err().code, 501481);
         assert_eq!(check_pkce(Some(&s), None).unwrap_err().code, 50148);

@@ -38,6 +38,7 @@ use entrance::emulator::{defaults, Emulator, EmulatorConfig};
 use entrance::server::Running;
 
 /// Test users of the emulator's built-in directory, by the username `login_hint` takes.
+#[allow(unused_imports)]
 pub use entrance::emulator::defaults::{ALICE, BOB, CAROL, DAVE};
 
 /// Every header entrance sets for the upstream, lower-case. A client must never be able to send
@@ -1048,10 +1049,7 @@ impl Browser {
 
     /// Replaces every cookie of `origin`.
     pub fn replace_cookies(&self, origin: &str, cookies: BTreeMap<String, String>) {
-        self.jar
-            .lock()
-            .unwrap()
-            .insert(origin.to_string(), cookies);
+        self.jar.lock().unwrap().insert(origin.to_string(), cookies);
     }
 
     pub fn clear_cookies(&self) {
@@ -1149,7 +1147,10 @@ pub fn query_param(url: &Url, name: &str) -> Option<String> {
 
 /// Asserts `reply` means "no session": a browser navigation is sent to sign-in.
 pub fn assert_sends_to_sign_in(stack: &Stack, reply: &Reply) {
-    assert_ne!(reply.status, 500, "a bad session must not be an error\n{reply}");
+    assert_ne!(
+        reply.status, 500,
+        "a bad session must not be an error\n{reply}"
+    );
     expect_authorize_redirect(stack, reply);
 }
 
@@ -1166,13 +1167,19 @@ pub async fn api_get(browser: &Browser, url: &str) -> Reply {
 
 /// Asserts the 401 JSON answer entrance gives API calls without a session.
 pub fn assert_api_unauthorized(reply: &Reply) {
-    assert_eq!(reply.status, 401, "expected 401 for an API call without a session\n{reply}");
+    assert_eq!(
+        reply.status, 401,
+        "expected 401 for an API call without a session\n{reply}"
+    );
     let challenge = reply.header("www-authenticate").unwrap_or_default();
     assert!(
         challenge.starts_with("Bearer"),
         "401 without `WWW-Authenticate: Bearer`\n{reply}"
     );
-    assert!(reply.location().is_none(), "an API 401 must not redirect\n{reply}");
+    assert!(
+        reply.location().is_none(),
+        "an API 401 must not redirect\n{reply}"
+    );
     assert!(
         reply.content_type().starts_with("application/json"),
         "401 body is not JSON\n{reply}"
