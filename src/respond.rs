@@ -90,7 +90,7 @@ impl Failure {
                     if *error == "access_denied" { StatusCode::FORBIDDEN } else { StatusCode::BAD_GATEWAY },
                     "Sign-in failed",
                     "Microsoft could not sign you in to this application.".into(),
-                    Some(operator_hint(*error, *code, explanation)),
+                    Some(operator_hint(error, *code, explanation)),
                 )
             }
             Failure::Oidc(OidcError::TokenRejected { error, description }) => {
