@@ -13,12 +13,16 @@ pub type Body = BoxBody<Bytes, BoxError>;
 
 /// A body holding `data` in full (pages, JSON).
 pub fn full(data: impl Into<Bytes>) -> Body {
-    Full::new(data.into()).map_err(|never| match never {}).boxed()
+    Full::new(data.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// An empty body (redirects, 202, HEAD).
 pub fn empty() -> Body {
-    Empty::<Bytes>::new().map_err(|never| match never {}).boxed()
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// Any hyper-compatible body, boxed without buffering.

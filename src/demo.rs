@@ -40,19 +40,31 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
         Ok(l) => l,
         Err(error) => {
             eprintln!("entrance demo: {listen} is busy ({error}); using a free port instead");
-            TcpListener::bind((listen.ip(), 0)).await.context("cannot bind a loopback port")?
+            TcpListener::bind((listen.ip(), 0))
+                .await
+                .context("cannot bind a loopback port")?
         }
     };
     let gateway_addr = gateway_listener.local_addr()?;
     let emulator = emulator::start(
         EmulatorConfig::default(),
-        TcpListener::bind("127.0.0.1:0").await.context("emulator: cannot bind")?,
+        TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("emulator: cannot bind")?,
     )
     .await?;
-    let app = sample_app::spawn(TcpListener::bind("127.0.0.1:0").await.context("sample app: cannot bind")?)?;
+    let app = sample_app::spawn(
+        TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("sample app: cannot bind")?,
+    )?;
 
     let public_url = format!("http://{gateway_addr}");
-    let yaml = config_yaml(&public_url, &format!("http://{}", app.addr()), &emulator.authority());
+    let yaml = config_yaml(
+        &public_url,
+        &format!("http://{}", app.addr()),
+        &emulator.authority(),
+    );
     let session_secret = secret::generate_session_secret();
     let env = |name: &str| match name {
         "DEMO_CLIENT_SECRET" => Some(defaults::CLIENT_SECRET.to_owned()),
@@ -67,11 +79,17 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     println!();
     println!("  Open  {public_url}/  in a browser and pick a test user:");
     for user in emulator.users() {
-        println!("    {:<22} {:<16} {}", user.username, user.name, user.tenant);
+        println!(
+            "    {:<22} {:<16} {}",
+            user.username, user.name, user.tenant
+        );
     }
     println!();
     println!("  Sample app (upstream):          http://{}", app.addr());
-    println!("  Microsoft identity EMULATOR:    {}  (development only, never production)", emulator.authority());
+    println!(
+        "  Microsoft identity EMULATOR:    {}  (development only, never production)",
+        emulator.authority()
+    );
     println!("  Your identity as JSON:          {public_url}/oauth2/userinfo");
     println!("  Sign out:                       {public_url}/oauth2/sign_out");
     println!();

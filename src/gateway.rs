@@ -153,7 +153,8 @@ impl Gateway {
         path: &str,
         session: Option<&Session>,
     ) -> Response<Body> {
-        let upgrade = proxy::is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
+        let upgrade =
+            proxy::is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
         self.cookies.strip_own_cookies(req.headers_mut());
         if let Some(session) = session {
             identity::set_identity_headers(req.headers_mut(), &session.identity);
@@ -177,7 +178,9 @@ impl Gateway {
                 let failure = match error {
                     ProxyError::Timeout => Failure::UpstreamTimeout,
                     ProxyError::BadRequest(why) => Failure::BadPath(why.to_owned()),
-                    ProxyError::Connect(e) | ProxyError::Upstream(e) => Failure::UpstreamUnreachable(e.to_string()),
+                    ProxyError::Connect(e) | ProxyError::Upstream(e) => {
+                        Failure::UpstreamUnreachable(e.to_string())
+                    }
                 };
                 failure.into_response(audience, &reference())
             }
@@ -185,7 +188,13 @@ impl Gateway {
     }
 
     /// 6b. No session: browsers go to Microsoft (remembering where they were), API callers get 401.
-    fn sign_in<B>(&self, req: &Request<B>, path: &str, cookies: &RequestCookies, now: i64) -> Response<Body> {
+    fn sign_in<B>(
+        &self,
+        req: &Request<B>,
+        path: &str,
+        cookies: &RequestCookies,
+        now: i64,
+    ) -> Response<Body> {
         if !is_browser_navigation(req.method(), req.headers()) {
             // Scripts, XHR and form posts cannot follow a sign-in redirect: a JSON 401 they can
             // act on, whatever they accept.
@@ -196,7 +205,13 @@ impl Gateway {
     }
 
     /// Redirect to the authorize endpoint with a fresh attempt cookie.
-    pub fn begin_sign_in(&self, return_to: String, cookies: &RequestCookies, now: i64, headers: &HeaderMap) -> Response<Body> {
+    pub fn begin_sign_in(
+        &self,
+        return_to: String,
+        cookies: &RequestCookies,
+        now: i64,
+        headers: &HeaderMap,
+    ) -> Response<Body> {
         match self.provider.begin(return_to, now) {
             Ok((url, attempt)) => {
                 let set = self.cookies.seal_attempt(&attempt, cookies, now);
@@ -213,7 +228,8 @@ impl Gateway {
 
     /// The identity in the request's session, when it is valid and allowed.
     pub fn session(&self, headers: &HeaderMap, now: i64) -> Option<Session> {
-        self.cookies.open_session(&RequestCookies::from_headers(headers), now)
+        self.cookies
+            .open_session(&RequestCookies::from_headers(headers), now)
     }
 
     pub fn authorize(&self, who: &Identity) -> Decision {
@@ -282,17 +298,26 @@ mod tests {
         assert!(is_browser_navigation(&Method::GET, &html));
         assert!(is_browser_navigation(&Method::HEAD, &html));
         assert!(!is_browser_navigation(&Method::POST, &html));
-        assert!(!is_browser_navigation(&Method::GET, &headers(&[("accept", "application/json")])));
+        assert!(!is_browser_navigation(
+            &Method::GET,
+            &headers(&[("accept", "application/json")])
+        ));
         assert!(!is_browser_navigation(&Method::GET, &headers(&[])));
         assert!(!is_browser_navigation(
             &Method::GET,
-            &headers(&[("accept", "text/html"), ("x-requested-with", "XMLHttpRequest")])
+            &headers(&[
+                ("accept", "text/html"),
+                ("x-requested-with", "XMLHttpRequest")
+            ])
         ));
     }
 
     #[test]
     fn the_redirect_uri_is_public_url_plus_callback() {
         let url = Url::parse("https://app.example.com/").unwrap_or_else(|_| unreachable!());
-        assert_eq!(redirect_uri(&url).as_str(), "https://app.example.com/oauth2/callback");
+        assert_eq!(
+            redirect_uri(&url).as_str(),
+            "https://app.example.com/oauth2/callback"
+        );
     }
 }

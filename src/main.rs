@@ -7,7 +7,11 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "entrance", version, about = "Microsoft sign-in in front of any web app")]
+#[command(
+    name = "entrance",
+    version,
+    about = "Microsoft sign-in in front of any web app"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -72,7 +76,10 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     let config = match entrance::config::load_file(&path) {
         Ok(config) => config,
         Err(error) => {
-            eprintln!("entrance: the config {} has problems:\n{error}", path.display());
+            eprintln!(
+                "entrance: the config {} has problems:\n{error}",
+                path.display()
+            );
             std::process::exit(2);
         }
     };
@@ -86,7 +93,11 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn emulator(config: Option<PathBuf>, listen: SocketAddr, allow_non_loopback: bool) -> anyhow::Result<()> {
+async fn emulator(
+    config: Option<PathBuf>,
+    listen: SocketAddr,
+    allow_non_loopback: bool,
+) -> anyhow::Result<()> {
     if !listen.ip().is_loopback() && !allow_non_loopback {
         bail!(
             "--listen {listen}: the emulator signs anyone in, so it only binds loopback addresses; pass --allow-non-loopback if you really mean it"
@@ -101,7 +112,10 @@ async fn emulator(config: Option<PathBuf>, listen: SocketAddr, allow_non_loopbac
         .await
         .with_context(|| format!("--listen: cannot bind {listen}"))?;
     let emulator = entrance::emulator::start(config, listener).await?;
-    println!("Microsoft identity EMULATOR (development and tests only) at {}", emulator.authority());
+    println!(
+        "Microsoft identity EMULATOR (development and tests only) at {}",
+        emulator.authority()
+    );
     println!("Use provider.authority: {}", emulator.authority());
     for user in emulator.users() {
         println!("  {:<24} {} ({})", user.username, user.name, user.tenant);
@@ -115,13 +129,14 @@ async fn emulator(config: Option<PathBuf>, listen: SocketAddr, allow_non_loopbac
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
             _ = term.recv() => {},
@@ -136,5 +151,8 @@ async fn shutdown_signal() {
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }

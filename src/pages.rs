@@ -29,7 +29,9 @@ impl Page<'_> {
         html.push_str(&escape(self.message));
         html.push_str("</p>");
         if let Some(hint) = self.operator_hint {
-            html.push_str("<section aria-label=\"For the administrator\"><h2>For the administrator</h2><p>");
+            html.push_str(
+                "<section aria-label=\"For the administrator\"><h2>For the administrator</h2><p>",
+            );
             html.push_str(&escape(hint));
             html.push_str("</p></section>");
         }

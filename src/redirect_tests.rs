@@ -241,7 +241,10 @@ fn random_inputs_never_panic_and_accepted_ones_are_paths() {
 
 #[test]
 fn own_request_targets_keep_their_query_but_not_a_bad_path() {
-    assert_eq!(own_request_target("/search", Some("q=a%20b")), "/search?q=a%20b");
+    assert_eq!(
+        own_request_target("/search", Some("q=a%20b")),
+        "/search?q=a%20b"
+    );
     assert_eq!(
         own_request_target("/x", Some("next=https://elsewhere.example/")),
         "/x?next=https://elsewhere.example/"

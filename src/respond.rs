@@ -52,12 +52,23 @@ pub enum Audience {
 impl Failure {
     /// Turn the failure into a response; logs it with `reference` so a user's quote finds it.
     pub fn into_response(self, audience: Audience, reference: &str) -> Response<Body> {
-        let (status, title, message, hint): (StatusCode, &str, String, Option<String>) = match &self {
+        let (status, title, message, hint): (StatusCode, &str, String, Option<String>) = match &self
+        {
             Failure::BadPath(why) => {
                 tracing::debug!(reference, reason = %why, "refused a request path");
-                (StatusCode::BAD_REQUEST, "Bad request", "This address cannot be served.".into(), None)
+                (
+                    StatusCode::BAD_REQUEST,
+                    "Bad request",
+                    "This address cannot be served.".into(),
+                    None,
+                )
             }
-            Failure::NoSuchEndpoint => (StatusCode::NOT_FOUND, "Not found", "There is nothing at this address.".into(), None),
+            Failure::NoSuchEndpoint => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing at this address.".into(),
+                None,
+            ),
             Failure::Unauthenticated => (
                 StatusCode::UNAUTHORIZED,
                 "Sign-in required",
@@ -66,28 +77,44 @@ impl Failure {
             ),
             Failure::Denied(reason) => {
                 tracing::info!(reference, reason = reason.code(), "access denied");
-                (StatusCode::FORBIDDEN, "Access denied", reason.user_message().into(), None)
+                (
+                    StatusCode::FORBIDDEN,
+                    "Access denied",
+                    reason.user_message().into(),
+                    None,
+                )
             }
             Failure::UnknownAttempt => {
                 tracing::info!(reference, "callback without a matching sign-in attempt (expired, replayed or forged state)");
                 (
                     StatusCode::BAD_REQUEST,
                     "Sign-in could not be completed",
-                    "This sign-in link has expired or was already used. Please sign in again.".into(),
+                    "This sign-in link has expired or was already used. Please sign in again."
+                        .into(),
                     None,
                 )
             }
             Failure::BadCallback => (
                 StatusCode::BAD_REQUEST,
                 "Sign-in could not be completed",
-                "The response from the sign-in service was incomplete. Please sign in again.".into(),
+                "The response from the sign-in service was incomplete. Please sign in again."
+                    .into(),
                 None,
             ),
             Failure::SignInRefused { error, code } => {
                 let explanation = code.and_then(microsoft::explain);
-                tracing::warn!(reference, error, aadsts = code, "Microsoft refused the sign-in");
+                tracing::warn!(
+                    reference,
+                    error,
+                    aadsts = code,
+                    "Microsoft refused the sign-in"
+                );
                 (
-                    if *error == "access_denied" { StatusCode::FORBIDDEN } else { StatusCode::BAD_GATEWAY },
+                    if *error == "access_denied" {
+                        StatusCode::FORBIDDEN
+                    } else {
+                        StatusCode::BAD_GATEWAY
+                    },
                     "Sign-in failed",
                     "Microsoft could not sign you in to this application.".into(),
                     Some(operator_hint(error, *code, explanation)),
@@ -96,7 +123,12 @@ impl Failure {
             Failure::Oidc(OidcError::TokenRejected { error, description }) => {
                 let code = description.as_deref().and_then(microsoft::aadsts_code);
                 let error = microsoft::known_error(error).unwrap_or("an unrecognised error");
-                tracing::error!(reference, error, aadsts = code, "the token endpoint refused to redeem the code");
+                tracing::error!(
+                    reference,
+                    error,
+                    aadsts = code,
+                    "the token endpoint refused to redeem the code"
+                );
                 (
                     StatusCode::BAD_GATEWAY,
                     "Sign-in failed",
@@ -114,7 +146,10 @@ impl Failure {
                 )
             }
             Failure::Oidc(OidcError::NotReady) => {
-                tracing::warn!(reference, "sign-in needed before the identity provider's metadata is loaded");
+                tracing::warn!(
+                    reference,
+                    "sign-in needed before the identity provider's metadata is loaded"
+                );
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Sign-in is not available yet",
@@ -208,7 +243,11 @@ fn retry_action(failure: &Failure) -> Option<(&'static str, &'static str)> {
     }
 }
 
-fn operator_hint(error: &str, code: Option<u32>, explanation: Option<microsoft::Explanation>) -> String {
+fn operator_hint(
+    error: &str,
+    code: Option<u32>,
+    explanation: Option<microsoft::Explanation>,
+) -> String {
     match (code, explanation) {
         (Some(code), Some(e)) => format!("AADSTS{code}: {} Fix: {}", e.meaning, e.fix),
         (Some(code), None) => format!(
@@ -247,7 +286,10 @@ pub fn html(status: StatusCode, page: String) -> Response<Body> {
     let mut response = Response::new(body::full(page));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -296,29 +338,62 @@ mod tests {
 
     #[test]
     fn each_failure_has_its_status() {
-        assert_eq!(status_of(Failure::BadPath("x".into())), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            status_of(Failure::BadPath("x".into())),
+            StatusCode::BAD_REQUEST
+        );
         assert_eq!(status_of(Failure::NoSuchEndpoint), StatusCode::NOT_FOUND);
-        assert_eq!(status_of(Failure::Unauthenticated), StatusCode::UNAUTHORIZED);
-        assert_eq!(status_of(Failure::Denied(DenyReason::TenantNotAllowed)), StatusCode::FORBIDDEN);
+        assert_eq!(
+            status_of(Failure::Unauthenticated),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status_of(Failure::Denied(DenyReason::TenantNotAllowed)),
+            StatusCode::FORBIDDEN
+        );
         assert_eq!(status_of(Failure::UnknownAttempt), StatusCode::BAD_REQUEST);
         assert_eq!(status_of(Failure::BadCallback), StatusCode::BAD_REQUEST);
         assert_eq!(
-            status_of(Failure::SignInRefused { error: "access_denied", code: Some(65004) }),
+            status_of(Failure::SignInRefused {
+                error: "access_denied",
+                code: Some(65004)
+            }),
             StatusCode::FORBIDDEN
         );
         assert_eq!(
-            status_of(Failure::SignInRefused { error: "invalid_request", code: Some(50011) }),
+            status_of(Failure::SignInRefused {
+                error: "invalid_request",
+                code: Some(50011)
+            }),
             StatusCode::BAD_GATEWAY
         );
-        assert_eq!(status_of(Failure::Oidc(OidcError::IdToken(TokenError::Nonce))), StatusCode::UNAUTHORIZED);
-        assert_eq!(status_of(Failure::Oidc(OidcError::NotReady)), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(
-            status_of(Failure::Oidc(OidcError::TokenRejected { error: "invalid_client".into(), description: None })),
+            status_of(Failure::Oidc(OidcError::IdToken(TokenError::Nonce))),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status_of(Failure::Oidc(OidcError::NotReady)),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status_of(Failure::Oidc(OidcError::TokenRejected {
+                error: "invalid_client".into(),
+                description: None
+            })),
             StatusCode::BAD_GATEWAY
         );
-        assert_eq!(status_of(Failure::UpstreamUnreachable("x".into())), StatusCode::BAD_GATEWAY);
-        assert_eq!(status_of(Failure::UpstreamTimeout), StatusCode::GATEWAY_TIMEOUT);
-        assert_eq!(status_of(Failure::Internal("x".into())), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            status_of(Failure::UpstreamUnreachable("x".into())),
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            status_of(Failure::UpstreamTimeout),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        assert_eq!(
+            status_of(Failure::Internal("x".into())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 
     #[test]

@@ -40,7 +40,6 @@ impl<T> fmt::Display for Secret<T> {
     }
 }
 
-
 /// A new random session secret: 32 bytes from the OS, standard base64.
 pub fn generate_session_secret() -> String {
     use base64::Engine;

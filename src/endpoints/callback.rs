@@ -47,20 +47,31 @@ pub async fn handle(
 
     let claims = match gateway.provider.finish(code, &attempt, now).await {
         Ok(claims) => claims,
-        Err(error) => return respond::with_cookies(gateway.fail(Failure::Oidc(error), headers), clear_attempt),
+        Err(error) => {
+            return respond::with_cookies(
+                gateway.fail(Failure::Oidc(error), headers),
+                clear_attempt,
+            )
+        }
     };
     let sid = claims.sid.clone();
     let identity = identity_from(claims);
     if let Decision::Deny(reason) = gateway.authorize(&identity) {
         tracing::info!(oid = %identity.oid, tid = %identity.tid, reason = reason.code(), "sign-in denied by the authorization rules");
-        return respond::with_cookies(gateway.fail(Failure::Denied(reason), headers), clear_attempt);
+        return respond::with_cookies(
+            gateway.fail(Failure::Denied(reason), headers),
+            clear_attempt,
+        );
     }
 
     let session = Session::new(identity, sid, now, gateway.settings.lifetime_secs);
     let mut set = match gateway.cookies.seal_session(&session, cookies, now) {
         Ok(set) => set,
         Err(error) => {
-            return respond::with_cookies(gateway.fail(Failure::Internal(error.to_string()), headers), clear_attempt)
+            return respond::with_cookies(
+                gateway.fail(Failure::Internal(error.to_string()), headers),
+                clear_attempt,
+            )
         }
     };
     set.extend(clear_attempt);

@@ -57,7 +57,12 @@ impl Endpoint {
 }
 
 /// Answer a request for `endpoint`.
-pub async fn serve(gateway: &Gateway, endpoint: Endpoint, req: Request<Incoming>, now: i64) -> Response<Body> {
+pub async fn serve(
+    gateway: &Gateway,
+    endpoint: Endpoint,
+    req: Request<Incoming>,
+    now: i64,
+) -> Response<Body> {
     let query = query_params(&req);
     let cookies = RequestCookies::from_headers(req.headers());
     match endpoint {
@@ -122,7 +127,10 @@ fn auth(gateway: &Gateway, req: &Request<Incoming>, now: i64) -> Response<Body> 
     };
     match gateway.authorize(&session.identity) {
         Decision::Allow => {
-            let mut response = respond::json(StatusCode::ACCEPTED, &serde_json::json!({"status": "allowed"}));
+            let mut response = respond::json(
+                StatusCode::ACCEPTED,
+                &serde_json::json!({"status": "allowed"}),
+            );
             identity::set_identity_headers(response.headers_mut(), &session.identity);
             response
         }
@@ -132,7 +140,11 @@ fn auth(gateway: &Gateway, req: &Request<Incoming>, now: i64) -> Response<Body> 
 
 /// Clear every entrance cookie, then land on `rd` (validated), the signed-out page, or
 /// Microsoft's end_session endpoint when configured.
-fn sign_out(gateway: &Gateway, query: &HashMap<String, String>, cookies: &RequestCookies) -> Response<Body> {
+fn sign_out(
+    gateway: &Gateway,
+    query: &HashMap<String, String>,
+    cookies: &RequestCookies,
+) -> Response<Body> {
     let landing = query
         .get("rd")
         .and_then(|rd| redirect::safe_path(rd))
@@ -149,7 +161,10 @@ fn sign_out(gateway: &Gateway, query: &HashMap<String, String>, cookies: &Reques
     } else {
         landing
     };
-    respond::with_cookies(respond::redirect(&location), gateway.cookies.clear_all(cookies))
+    respond::with_cookies(
+        respond::redirect(&location),
+        gateway.cookies.clear_all(cookies),
+    )
 }
 
 fn respond_api(gateway: &Gateway, failure: Failure) -> Response<Body> {
@@ -162,7 +177,11 @@ fn respond_api(gateway: &Gateway, failure: Failure) -> Response<Body> {
 fn query_params<B>(req: &Request<B>) -> HashMap<String, String> {
     req.uri()
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -177,7 +196,10 @@ mod tests {
 
     #[test]
     fn own_paths_are_recognised_and_others_are_not() {
-        assert_eq!(Endpoint::recognise("/oauth2/callback"), Some(Endpoint::Callback));
+        assert_eq!(
+            Endpoint::recognise("/oauth2/callback"),
+            Some(Endpoint::Callback)
+        );
         assert_eq!(Endpoint::recognise("/oauth2/nope"), Some(Endpoint::Unknown));
         assert_eq!(Endpoint::recognise("/healthz"), Some(Endpoint::Health));
         assert_eq!(Endpoint::recognise("/app/oauth2/start"), None);

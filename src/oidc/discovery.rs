@@ -24,7 +24,8 @@ pub struct Metadata {
 pub fn document_url(authority: &Url, tenant: &str) -> Result<Url, OidcError> {
     let base = authority.as_str().trim_end_matches('/');
     let url = format!("{base}/{tenant}/v2.0/.well-known/openid-configuration");
-    Url::parse(&url).map_err(|e| OidcError::Discovery(format!("cannot build the discovery URL: {e}")))
+    Url::parse(&url)
+        .map_err(|e| OidcError::Discovery(format!("cannot build the discovery URL: {e}")))
 }
 
 impl Metadata {
@@ -32,7 +33,9 @@ impl Metadata {
     /// loopback hosts, where the emulator and tests live) or an empty issuer.
     pub fn check(&self) -> Result<(), OidcError> {
         if self.issuer.trim().is_empty() {
-            return Err(OidcError::Discovery("the document has an empty issuer".into()));
+            return Err(OidcError::Discovery(
+                "the document has an empty issuer".into(),
+            ));
         }
         for (name, url) in [
             ("authorization_endpoint", &self.authorization_endpoint),
@@ -108,7 +111,11 @@ mod tests {
 
     #[test]
     fn plain_http_endpoints_are_refused_off_loopback() {
-        assert!(meta("https://login.microsoftonline.com/o/oauth2/v2.0/token").check().is_ok());
+        assert!(
+            meta("https://login.microsoftonline.com/o/oauth2/v2.0/token")
+                .check()
+                .is_ok()
+        );
         assert!(meta("http://evil.example/token").check().is_err());
         assert!(meta("http://127.0.0.1:9/token").check().is_ok());
         assert!(meta("http://localhost:9/token").check().is_ok());

@@ -122,11 +122,17 @@ pub fn validate(token: &str, keys: &KeySet, expected: &Expected<'_>) -> Result<C
     if expected.now > claims.exp + MAX_SKEW_SECS {
         return Err(TokenError::Expired);
     }
-    if claims.nbf.is_some_and(|nbf| nbf > expected.now + MAX_SKEW_SECS) {
+    if claims
+        .nbf
+        .is_some_and(|nbf| nbf > expected.now + MAX_SKEW_SECS)
+    {
         return Err(TokenError::NotYetValid);
     }
 
-    let tid = claims.tid.as_deref().ok_or(TokenError::MissingClaim("tid"))?;
+    let tid = claims
+        .tid
+        .as_deref()
+        .ok_or(TokenError::MissingClaim("tid"))?;
     if !is_guid(tid) {
         return Err(TokenError::TenantId);
     }
@@ -140,7 +146,10 @@ pub fn validate(token: &str, keys: &KeySet, expected: &Expected<'_>) -> Result<C
         }
     }
 
-    let nonce = claims.nonce.as_deref().ok_or(TokenError::MissingClaim("nonce"))?;
+    let nonce = claims
+        .nonce
+        .as_deref()
+        .ok_or(TokenError::MissingClaim("nonce"))?;
     if !constant_time_eq(nonce.as_bytes(), expected.nonce.as_bytes()) {
         return Err(TokenError::Nonce);
     }

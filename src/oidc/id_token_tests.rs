@@ -67,11 +67,20 @@ fn sign(claims: &Value, kid: &str, key_index: usize) -> String {
 }
 
 fn expected(now: i64) -> Expected<'static> {
-    Expected { client_id: CLIENT, issuer: TEMPLATE, nonce: "n-123", now }
+    Expected {
+        client_id: CLIENT,
+        issuer: TEMPLATE,
+        nonce: "n-123",
+        now,
+    }
 }
 
 fn check(claims: &Value) -> Result<Claims, TokenError> {
-    validate(&sign(claims, "k0", 0), &keys(Some(TEMPLATE)), &expected(NOW))
+    validate(
+        &sign(claims, "k0", 0),
+        &keys(Some(TEMPLATE)),
+        &expected(NOW),
+    )
 }
 
 #[test]
@@ -105,11 +114,19 @@ fn issuer_must_be_the_template_with_the_tokens_own_tid() {
 #[test]
 fn exact_issuers_are_compared_exactly() {
     let exact = format!("https://login.example/{TID}/v2.0");
-    let e = Expected { client_id: CLIENT, issuer: &exact, nonce: "n-123", now: NOW };
+    let e = Expected {
+        client_id: CLIENT,
+        issuer: &exact,
+        nonce: "n-123",
+        now: NOW,
+    };
     assert!(validate(&sign(&claims(), "k0", 0), &keys(None), &e).is_ok());
     let mut c = claims();
     c["iss"] = json!(format!("{exact}/"));
-    assert_eq!(validate(&sign(&c, "k0", 0), &keys(None), &e).unwrap_err(), TokenError::Issuer);
+    assert_eq!(
+        validate(&sign(&c, "k0", 0), &keys(None), &e).unwrap_err(),
+        TokenError::Issuer
+    );
 }
 
 #[test]
@@ -127,9 +144,15 @@ fn time_is_checked_with_five_minutes_of_skew() {
     let token = sign(&claims(), "k0", 0);
     let keys = keys(Some(TEMPLATE));
     assert!(validate(&token, &keys, &expected(NOW + 3600 + 300)).is_ok());
-    assert_eq!(validate(&token, &keys, &expected(NOW + 3600 + 301)).unwrap_err(), TokenError::Expired);
+    assert_eq!(
+        validate(&token, &keys, &expected(NOW + 3600 + 301)).unwrap_err(),
+        TokenError::Expired
+    );
     assert!(validate(&token, &keys, &expected(NOW - 300)).is_ok());
-    assert_eq!(validate(&token, &keys, &expected(NOW - 301)).unwrap_err(), TokenError::NotYetValid);
+    assert_eq!(
+        validate(&token, &keys, &expected(NOW - 301)).unwrap_err(),
+        TokenError::NotYetValid
+    );
 }
 
 #[test]
@@ -144,12 +167,22 @@ fn nonce_must_match() {
 #[test]
 fn unknown_keys_and_forged_signatures_are_refused() {
     assert_eq!(
-        validate(&sign(&claims(), "k9", 0), &keys(Some(TEMPLATE)), &expected(NOW)).unwrap_err(),
+        validate(
+            &sign(&claims(), "k9", 0),
+            &keys(Some(TEMPLATE)),
+            &expected(NOW)
+        )
+        .unwrap_err(),
         TokenError::UnknownKey("k9".into())
     );
     // Signed by another key but claiming k0's id.
     assert_eq!(
-        validate(&sign(&claims(), "k0", 1), &keys(Some(TEMPLATE)), &expected(NOW)).unwrap_err(),
+        validate(
+            &sign(&claims(), "k0", 1),
+            &keys(Some(TEMPLATE)),
+            &expected(NOW)
+        )
+        .unwrap_err(),
         TokenError::Signature
     );
 }
@@ -157,7 +190,10 @@ fn unknown_keys_and_forged_signatures_are_refused() {
 #[test]
 fn alg_none_and_hmac_tokens_are_refused() {
     let body = URL_SAFE_NO_PAD.encode(claims().to_string());
-    let none = format!("{}.{body}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT","kid":"k0"}"#));
+    let none = format!(
+        "{}.{body}.",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT","kid":"k0"}"#)
+    );
     assert!(matches!(
         validate(&none, &keys(Some(TEMPLATE)), &expected(NOW)),
         Err(TokenError::Algorithm(_))
@@ -165,15 +201,28 @@ fn alg_none_and_hmac_tokens_are_refused() {
     // HS256 keyed with the public modulus: the classic key-confusion attack.
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some("k0".into());
-    let hs = jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret(key(0).n.as_bytes())).unwrap();
-    assert!(matches!(validate(&hs, &keys(Some(TEMPLATE)), &expected(NOW)), Err(TokenError::Algorithm(_))));
+    let hs = jsonwebtoken::encode(
+        &header,
+        &claims(),
+        &EncodingKey::from_secret(key(0).n.as_bytes()),
+    )
+    .unwrap();
+    assert!(matches!(
+        validate(&hs, &keys(Some(TEMPLATE)), &expected(NOW)),
+        Err(TokenError::Algorithm(_))
+    ));
 }
 
 #[test]
 fn a_key_may_only_sign_for_its_own_issuer() {
     let other_tenant = "https://login.example/cccccccc-0000-4000-8000-000000000003/v2.0";
     assert_eq!(
-        validate(&sign(&claims(), "k0", 0), &keys(Some(other_tenant)), &expected(NOW)).unwrap_err(),
+        validate(
+            &sign(&claims(), "k0", 0),
+            &keys(Some(other_tenant)),
+            &expected(NOW)
+        )
+        .unwrap_err(),
         TokenError::KeyIssuer
     );
 }
@@ -181,7 +230,15 @@ fn a_key_may_only_sign_for_its_own_issuer() {
 #[test]
 fn garbage_never_panics() {
     let keys = keys(Some(TEMPLATE));
-    for junk in ["", ".", "..", "a.b.c", "eyJhbGciOiJSUzI1NiJ9..", "\u{0}", "a.b.c.d.e"] {
+    for junk in [
+        "",
+        ".",
+        "..",
+        "a.b.c",
+        "eyJhbGciOiJSUzI1NiJ9..",
+        "\u{0}",
+        "a.b.c.d.e",
+    ] {
         assert!(validate(junk, &keys, &expected(NOW)).is_err(), "{junk:?}");
     }
 }

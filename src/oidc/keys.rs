@@ -70,7 +70,9 @@ impl KeySet {
             );
         }
         if keys.is_empty() {
-            return Err(OidcError::Keys("the JWKS document holds no RSA signing key".into()));
+            return Err(OidcError::Keys(
+                "the JWKS document holds no RSA signing key".into(),
+            ));
         }
         Ok(KeySet { keys })
     }

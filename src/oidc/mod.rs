@@ -161,7 +161,12 @@ impl Provider {
     pub async fn refresh(&self) -> Result<(), OidcError> {
         let metadata = self.fetch_discovery().await?;
         let keys = self.fetch_keys(&metadata.jwks_uri).await?;
-        let client = oauth_client(&metadata, &self.client_id, &self.client_secret, &self.redirect_uri)?;
+        let client = oauth_client(
+            &metadata,
+            &self.client_id,
+            &self.client_secret,
+            &self.redirect_uri,
+        )?;
         if let Ok(mut slot) = self.keys.write() {
             *slot = Arc::new(keys);
         }
@@ -232,10 +237,12 @@ impl Provider {
         if !status.is_success() {
             return Err(format!("GET {url} answered {status}"));
         }
-        response
-            .bytes()
-            .await
-            .map_err(|e| format!("GET {url}: reading the body failed: {}", describe_reqwest(&e)))
+        response.bytes().await.map_err(|e| {
+            format!(
+                "GET {url}: reading the body failed: {}",
+                describe_reqwest(&e)
+            )
+        })
     }
 
     /// Start a sign-in: a fresh attempt (state, nonce, PKCE verifier) and the authorize URL.
@@ -260,7 +267,12 @@ impl Provider {
     }
 
     /// Redeem `code` for tokens and validate the ID token against `attempt`.
-    pub async fn finish(&self, code: &str, attempt: &Attempt, now: i64) -> Result<Claims, OidcError> {
+    pub async fn finish(
+        &self,
+        code: &str,
+        attempt: &Attempt,
+        now: i64,
+    ) -> Result<Claims, OidcError> {
         let loaded = self.current().ok_or(OidcError::NotReady)?;
         let response = loaded
             .client
@@ -314,18 +326,25 @@ impl Provider {
             FORCED_REFETCH_INTERVAL
         };
         if last.is_some_and(|at| at.elapsed() < interval) {
-            tracing::debug!("unknown signing key, but keys were refetched recently; not refetching");
+            tracing::debug!(
+                "unknown signing key, but keys were refetched recently; not refetching"
+            );
             return;
         }
         *last = Some(Instant::now());
         match self.fetch_keys(jwks_uri).await {
             Ok(keys) => {
-                tracing::info!(keys = keys.len(), "signing keys refetched after an unknown key id");
+                tracing::info!(
+                    keys = keys.len(),
+                    "signing keys refetched after an unknown key id"
+                );
                 if let Ok(mut slot) = self.keys.write() {
                     *slot = Arc::new(keys);
                 }
             }
-            Err(error) => tracing::warn!(%error, "signing key refetch failed; keeping the last good keys"),
+            Err(error) => {
+                tracing::warn!(%error, "signing key refetch failed; keeping the last good keys")
+            }
         }
     }
 

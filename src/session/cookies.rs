@@ -129,7 +129,8 @@ impl Codec {
         existing: &RequestCookies,
         now: i64,
     ) -> Result<Vec<String>, CookieError> {
-        let json = serde_json::to_string(session).map_err(|e| CookieError::Encode(e.to_string()))?;
+        let json =
+            serde_json::to_string(session).map_err(|e| CookieError::Encode(e.to_string()))?;
         let sealed = self.seal(&self.session_name, json);
         let max_age = (session.expires_at - now).max(0);
         let mut out = Vec::new();
@@ -169,7 +170,12 @@ impl Codec {
     }
 
     /// `Set-Cookie` values that store `attempt`, evicting the oldest attempts beyond the cap.
-    pub fn seal_attempt(&self, attempt: &Attempt, existing: &RequestCookies, now: i64) -> Vec<String> {
+    pub fn seal_attempt(
+        &self,
+        attempt: &Attempt,
+        existing: &RequestCookies,
+        now: i64,
+    ) -> Vec<String> {
         let mut out = Vec::new();
         let mut live: Vec<(i64, &str)> = Vec::new();
         for (name, value) in &existing.pairs {
@@ -216,7 +222,10 @@ impl Codec {
             return;
         }
         let values: Vec<HeaderValue> = headers.get_all(COOKIE).iter().cloned().collect();
-        if !values.iter().any(|v| v.to_str().map_or(true, |s| s.contains(&*self.session_name))) {
+        if !values
+            .iter()
+            .any(|v| v.to_str().map_or(true, |s| s.contains(&*self.session_name)))
+        {
             return;
         }
         headers.remove(COOKIE);
@@ -250,7 +259,10 @@ impl Codec {
         (self.attempt_name(&attempt.state) == name && !attempt.is_expired(now)).then_some(attempt)
     }
 
-    fn session_cookie_names<'a>(&self, existing: &'a RequestCookies) -> impl Iterator<Item = &'a str> {
+    fn session_cookie_names<'a>(
+        &self,
+        existing: &'a RequestCookies,
+    ) -> impl Iterator<Item = &'a str> {
         let session_name = self.session_name.clone();
         existing.names().filter(move |n| {
             *n == session_name
@@ -277,7 +289,9 @@ impl Codec {
         let mut jar = cookie::CookieJar::new();
         jar.private_mut(&self.key)
             .add(Cookie::new(name.to_owned(), plain));
-        jar.get(name).map(|c| c.value().to_owned()).unwrap_or_default()
+        jar.get(name)
+            .map(|c| c.value().to_owned())
+            .unwrap_or_default()
     }
 
     fn open(&self, name: &str, sealed: &str) -> Option<String> {

@@ -21,7 +21,9 @@ fn session(groups: usize) -> Session {
             name: Some("Zoë".into()),
             preferred_username: Some("zoe@contoso.com".into()),
             email: Some("zoe@contoso.com".into()),
-            groups: (0..groups).map(|i| format!("{i:08}-0000-4000-8000-000000000000")).collect(),
+            groups: (0..groups)
+                .map(|i| format!("{i:08}-0000-4000-8000-000000000000"))
+                .collect(),
             roles: vec!["Admin".into()],
         },
         Some("sid".into()),
@@ -50,7 +52,9 @@ fn a_session_round_trips() {
     let set = c.seal_session(&s, &RequestCookies::default(), NOW).unwrap();
     assert_eq!(set.len(), 1);
     assert!(set[0].starts_with("_entrance="));
-    assert!(set[0].contains("HttpOnly") && set[0].contains("SameSite=Lax") && set[0].contains("Path=/"));
+    assert!(
+        set[0].contains("HttpOnly") && set[0].contains("SameSite=Lax") && set[0].contains("Path=/")
+    );
     assert!(!set[0].contains("Secure"));
     assert_eq!(c.open_session(&browser_sends(&set), NOW), Some(s));
 }
@@ -58,7 +62,9 @@ fn a_session_round_trips() {
 #[test]
 fn https_cookies_are_secure_and_host_prefixed() {
     let c = codec(true);
-    let set = c.seal_session(&session(0), &RequestCookies::default(), NOW).unwrap();
+    let set = c
+        .seal_session(&session(0), &RequestCookies::default(), NOW)
+        .unwrap();
     assert!(set[0].starts_with("__Host-_entrance="));
     assert!(set[0].contains("Secure"));
 }
@@ -67,7 +73,9 @@ fn https_cookies_are_secure_and_host_prefixed() {
 fn large_sessions_are_chunked_and_joined_and_stale_chunks_cleared() {
     let c = codec(false);
     let big = session(200);
-    let set = c.seal_session(&big, &RequestCookies::default(), NOW).unwrap();
+    let set = c
+        .seal_session(&big, &RequestCookies::default(), NOW)
+        .unwrap();
     assert!(set.len() > 1, "200 groups should not fit one cookie");
     assert!(set.iter().all(|s| s.len() < 4096));
     let sent = browser_sends(&set);
@@ -84,16 +92,24 @@ fn large_sessions_are_chunked_and_joined_and_stale_chunks_cleared() {
 #[test]
 fn tampered_truncated_foreign_and_expired_cookies_are_no_session() {
     let c = codec(false);
-    let set = c.seal_session(&session(0), &RequestCookies::default(), NOW).unwrap();
+    let set = c
+        .seal_session(&session(0), &RequestCookies::default(), NOW)
+        .unwrap();
     let value = Cookie::parse(set[0].clone()).unwrap().value().to_owned();
     let send = |v: &str| {
         let mut headers = HeaderMap::new();
-        headers.insert(COOKIE, HeaderValue::from_str(&format!("_entrance={v}")).unwrap());
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_str(&format!("_entrance={v}")).unwrap(),
+        );
         RequestCookies::from_headers(&headers)
     };
     let mut flipped = value.clone().into_bytes();
     flipped[10] = if flipped[10] == b'A' { b'B' } else { b'A' };
-    assert_eq!(c.open_session(&send(&String::from_utf8(flipped).unwrap()), NOW), None);
+    assert_eq!(
+        c.open_session(&send(&String::from_utf8(flipped).unwrap()), NOW),
+        None
+    );
     assert_eq!(c.open_session(&send(&value[..value.len() / 2]), NOW), None);
     assert_eq!(c.open_session(&send(""), NOW), None);
     let foreign = Codec::new(b"another-secret-another-secret-00", "_entrance", false).unwrap();
@@ -107,10 +123,19 @@ fn a_session_value_cannot_be_replayed_under_another_cookie_name() {
     let c = codec(false);
     let attempt = Attempt::new("/".into(), NOW);
     let set = c.seal_attempt(&attempt, &RequestCookies::default(), NOW);
-    let value = Cookie::parse(set.last().unwrap().clone()).unwrap().value().to_owned();
+    let value = Cookie::parse(set.last().unwrap().clone())
+        .unwrap()
+        .value()
+        .to_owned();
     let mut headers = HeaderMap::new();
-    headers.insert(COOKIE, HeaderValue::from_str(&format!("_entrance={value}")).unwrap());
-    assert_eq!(c.open_session(&RequestCookies::from_headers(&headers), NOW), None);
+    headers.insert(
+        COOKIE,
+        HeaderValue::from_str(&format!("_entrance={value}")).unwrap(),
+    );
+    assert_eq!(
+        c.open_session(&RequestCookies::from_headers(&headers), NOW),
+        None
+    );
 }
 
 #[test]
@@ -125,8 +150,14 @@ fn attempts_are_found_by_state_only() {
     all.extend(set_b);
     let sent = browser_sends(&all);
     // Two tabs signing in at once: each callback finds its own attempt.
-    assert_eq!(c.open_attempt(&a.state, &sent, NOW).unwrap().return_to, "/here");
-    assert_eq!(c.open_attempt(&b.state, &sent, NOW).unwrap().return_to, "/there");
+    assert_eq!(
+        c.open_attempt(&a.state, &sent, NOW).unwrap().return_to,
+        "/here"
+    );
+    assert_eq!(
+        c.open_attempt(&b.state, &sent, NOW).unwrap().return_to,
+        "/there"
+    );
     // A state that shares the cookie tag but differs afterwards is refused.
     let forged = format!("{}x", &a.state[..a.state.len() - 1]);
     assert!(c.open_attempt(&forged, &sent, NOW).is_none());
@@ -149,7 +180,11 @@ fn attempt_cookies_are_capped() {
                 sent_cookies.push(s);
             }
         }
-        assert!(sent_cookies.len() <= MAX_ATTEMPTS, "after {i}: {}", sent_cookies.len());
+        assert!(
+            sent_cookies.len() <= MAX_ATTEMPTS,
+            "after {i}: {}",
+            sent_cookies.len()
+        );
     }
     assert_eq!(sent_cookies.len(), MAX_ATTEMPTS);
 }
@@ -160,11 +195,17 @@ fn own_cookies_are_stripped_from_upstream_requests() {
     let mut headers = HeaderMap::new();
     headers.append(
         COOKIE,
-        HeaderValue::from_static("theme=dark; _entrance=abc; _entrance_0=x; _entrance_attempt_q=y; app=1"),
+        HeaderValue::from_static(
+            "theme=dark; _entrance=abc; _entrance_0=x; _entrance_attempt_q=y; app=1",
+        ),
     );
     headers.append(COOKIE, HeaderValue::from_static("_entrance_1=z"));
     c.strip_own_cookies(&mut headers);
-    let all: Vec<&str> = headers.get_all(COOKIE).iter().map(|v| v.to_str().unwrap()).collect();
+    let all: Vec<&str> = headers
+        .get_all(COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
     assert_eq!(all, vec!["theme=dark; app=1"]);
     // A cookie that merely starts with our name but is not ours stays.
     let mut headers = HeaderMap::new();
@@ -177,7 +218,10 @@ fn own_cookies_are_stripped_from_upstream_requests() {
 fn clear_all_deletes_every_own_cookie_present() {
     let c = codec(false);
     let mut headers = HeaderMap::new();
-    headers.insert(COOKIE, HeaderValue::from_static("_entrance_0=a; _entrance_1=b; other=1; _entrance_attempt_x=c"));
+    headers.insert(
+        COOKIE,
+        HeaderValue::from_static("_entrance_0=a; _entrance_1=b; other=1; _entrance_attempt_x=c"),
+    );
     let set = c.clear_all(&RequestCookies::from_headers(&headers));
     assert_eq!(set.len(), 3);
     assert!(set.iter().all(|s| s.contains("Max-Age=0")));
@@ -185,5 +229,39 @@ fn clear_all_deletes_every_own_cookie_present() {
 
 #[test]
 fn short_secrets_are_refused_not_panicked_on() {
-    assert!(matches!(Codec::new(b"short", "_entrance", false), Err(CookieError::ShortSecret)));
+    assert!(matches!(
+        Codec::new(b"short", "_entrance", false),
+        Err(CookieError::ShortSecret)
+    ));
+}
+
+#[test]
+fn random_cookie_headers_never_panic_and_never_open() {
+    use rand::{Rng, SeedableRng};
+    let c = codec(false);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let alphabet: &[u8] = b"abcAZ09+/=_-;., \t%\"";
+    for _ in 0..2000 {
+        let len = rng.gen_range(0..200);
+        let value: String = (0..len)
+            .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+            .collect();
+        let header = format!("_entrance={value}; _entrance_0={value}; _entrance_attempt_x={value}");
+        let Ok(hv) = HeaderValue::from_str(&header) else {
+            continue;
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, hv);
+        let cookies = RequestCookies::from_headers(&headers);
+        assert!(c.open_session(&cookies, NOW).is_none());
+        assert!(c.open_attempt("x", &cookies, NOW).is_none());
+        c.strip_own_cookies(&mut headers);
+        // Whatever survives (fragments after a ';' in the junk) is not one of ours.
+        for value in headers.get_all(COOKIE) {
+            for part in value.to_str().unwrap().split(';') {
+                let name = part.split_once('=').map_or(part, |(n, _)| n).trim();
+                assert!(!c.is_own(name), "{name} kept in {value:?}");
+            }
+        }
+    }
 }
