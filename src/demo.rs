@@ -17,7 +17,7 @@ public_url: {public_url}
 upstream: {upstream}
 provider:
   authority: {authority}
-  tenant: organizations
+  tenant: common
   client_id: {client_id}
   client_secret: ${{DEMO_CLIENT_SECRET}}
   sign_out_at_microsoft: true
