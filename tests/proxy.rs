@@ -22,7 +22,12 @@ async fn fifty_megabyte_response_streams_to_the_client() {
             .send_raw(browser.request(reqwest::Method::GET, &stack.url("/stream")))
             .await;
         if response.status() != 200 {
-            panic!("expected 200 from /stream\n{}", Reply::read(response).await);
+            panic!(
+                "expected 200 from /stream (a 502 after about {GATE_TIMEOUT:?} means the \
+                 upstream's first chunk never reached the client: entrance held the response \
+                 body back)\n{}",
+                Reply::read(response).await
+            );
         }
         let mut body = response.bytes_stream();
         let mut hasher = Sha256::new();
@@ -79,7 +84,11 @@ async fn fifty_megabyte_request_body_streams_to_the_upstream() {
     )
     .await
     .expect("the streamed upload hung");
-    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(
+        reply.status, 200,
+        "upload failed (an error after about {GATE_TIMEOUT:?} means the client's first chunk \
+         never reached the upstream: entrance held the request body back)\n{reply}"
+    );
     let json = reply.json();
     assert_eq!(json["size"], expected_size, "{reply}");
     assert_eq!(json["sha256"], expected_sha, "{reply}");
