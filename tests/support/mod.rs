@@ -317,6 +317,29 @@ pub struct Recorded {
 }
 
 impl Recorded {
+    /// Assert the upstream saw exactly Alice's identity headers (the built-in emulator user).
+    pub fn assert_alice_identity(&self) {
+        use entrance::emulator::defaults::{
+            ALICE_OID, ALL_STAFF_GROUP, CONTOSO_TID, ENGINEERING_GROUP,
+        };
+        for (name, want) in [
+            ("x-auth-request-user", ALICE),
+            ("x-auth-request-email", ALICE),
+            ("x-auth-request-preferred-username", ALICE),
+            ("x-auth-request-oid", ALICE_OID),
+            ("x-auth-request-tid", CONTOSO_TID),
+            ("x-auth-request-roles", "Admin"),
+            ("x-forwarded-user", ALICE),
+            ("x-forwarded-email", ALICE),
+        ] {
+            assert_eq!(self.expect_header(name), want, "{name}\n{self}");
+        }
+        let groups = self.expect_header("x-auth-request-groups");
+        let groups: Vec<&str> = groups.split(',').map(str::trim).collect();
+        assert!(groups.contains(&ENGINEERING_GROUP), "{self}");
+        assert!(groups.contains(&ALL_STAFF_GROUP), "{self}");
+    }
+
     /// The single value of `name`; panics when it is sent more than once.
     pub fn header(&self, name: &str) -> Option<String> {
         let all = self.all(name);
