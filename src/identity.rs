@@ -6,8 +6,9 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 
-/// Who the user is, as the ID token said at sign-in. Stable key: `(tid, oid)`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Who the user is, as the ID token (browser sessions) or the access token (API callers) said.
+/// Stable key: `(tid, oid)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     pub oid: String,
     pub tid: String,
@@ -22,6 +23,22 @@ pub struct Identity {
     pub groups: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// Set when the caller presented a bearer access token rather than a session cookie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<ApiCaller>,
+}
+
+/// What an access token says about the calling application.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCaller {
+    /// The client application's id (`azp` in v2 tokens, `appid` in v1).
+    pub client_id: String,
+    /// Delegated scopes (`scp`, space-separated in the token); empty for app-only tokens.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// An application calling as itself (client credentials), not on behalf of a user.
+    #[serde(default)]
+    pub app_only: bool,
 }
 
 /// `X-Auth-Request-User`: `preferred_username`, else `oid`.

@@ -14,6 +14,7 @@ fn full_identity() -> Identity {
         email: Some("alice@contoso.com".to_owned()),
         groups: vec!["g1".to_owned(), "g2".to_owned()],
         roles: vec!["Admin".to_owned(), "Reader".to_owned()],
+        caller: None,
     }
 }
 
@@ -27,6 +28,7 @@ fn minimal_identity() -> Identity {
         email: None,
         groups: Vec::new(),
         roles: Vec::new(),
+        caller: None,
     }
 }
 

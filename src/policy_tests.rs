@@ -24,6 +24,7 @@ fn who(tid: &str, email: Option<&str>) -> Identity {
         email: email.map(str::to_owned),
         groups: Vec::new(),
         roles: Vec::new(),
+        caller: None,
     }
 }
 

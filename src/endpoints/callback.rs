@@ -90,5 +90,6 @@ fn identity_from(claims: Claims) -> Identity {
         email: claims.email,
         groups: claims.groups,
         roles: claims.roles,
+        caller: None,
     }
 }

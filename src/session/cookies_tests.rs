@@ -25,6 +25,7 @@ fn session(groups: usize) -> Session {
                 .map(|i| format!("{i:08}-0000-4000-8000-000000000000"))
                 .collect(),
             roles: vec!["Admin".into()],
+            caller: None,
         },
         Some("sid".into()),
         NOW,

@@ -57,6 +57,7 @@ mod tests {
             email: None,
             groups: vec![],
             roles: vec![],
+            caller: None,
         }
     }
 
