@@ -11,6 +11,7 @@
 //! The local Microsoft identity emulator ([`emulator`]) is a separate module tree that shares no
 //! validation code with the gateway.
 
+pub mod bearer;
 pub mod body;
 pub mod config;
 pub mod demo;

@@ -160,7 +160,7 @@ pub fn validate(token: &str, keys: &KeySet, expected: &Expected<'_>) -> Result<C
 }
 
 /// The `alg` a JWT's header declares, if the header decodes.
-fn declared_alg(token: &str) -> Option<String> {
+pub(crate) fn declared_alg(token: &str) -> Option<String> {
     use base64::Engine;
     let header = token.split('.').next()?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -1,52 +1,20 @@
 #![allow(clippy::unwrap_used)]
 
-use std::sync::OnceLock;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{EncodingKey, Header};
-use rsa::pkcs1::EncodeRsaPrivateKey;
-use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::oidc::test_keys::{key, key_set, sign};
 
 const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
 const TID: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 const TEMPLATE: &str = "https://login.example/{tenantid}/v2.0";
 const NOW: i64 = 1_700_000_000;
 
-struct TestKey {
-    encoding: EncodingKey,
-    n: String,
-    e: String,
-}
-
-fn key(i: usize) -> &'static TestKey {
-    static KEYS: OnceLock<Vec<TestKey>> = OnceLock::new();
-    &KEYS.get_or_init(|| {
-        (0..2)
-            .map(|_| {
-                let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
-                let der = private.to_pkcs1_der().unwrap();
-                TestKey {
-                    encoding: EncodingKey::from_rsa_der(der.as_bytes()),
-                    n: URL_SAFE_NO_PAD.encode(private.n().to_bytes_be()),
-                    e: URL_SAFE_NO_PAD.encode(private.e().to_bytes_be()),
-                }
-            })
-            .collect()
-    })[i]
-}
-
-/// A key set publishing key 0 as "k0" with the given issuer extension.
 fn keys(key_issuer: Option<&str>) -> KeySet {
-    let k = key(0);
-    let mut jwk = json!({"kty": "RSA", "use": "sig", "kid": "k0", "n": k.n, "e": k.e});
-    if let Some(issuer) = key_issuer {
-        jwk["issuer"] = json!(issuer);
-    }
-    KeySet::from_jwks(json!({ "keys": [jwk] }).to_string().as_bytes()).unwrap()
+    key_set(key_issuer)
 }
 
 fn claims() -> Value {
@@ -60,11 +28,6 @@ fn claims() -> Value {
     })
 }
 
-fn sign(claims: &Value, kid: &str, key_index: usize) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(kid.to_owned());
-    jsonwebtoken::encode(&header, claims, &key(key_index).encoding).unwrap()
-}
 
 fn expected(now: i64) -> Expected<'static> {
     Expected {

@@ -8,6 +8,8 @@ pub mod attempt;
 pub mod discovery;
 pub mod id_token;
 pub mod keys;
+#[cfg(test)]
+pub(crate) mod test_keys;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
