@@ -116,7 +116,10 @@ struct Claims {
 pub fn token_from(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The token's version, read from its (unverified) payload to pick the metadata to check it
@@ -139,15 +142,20 @@ fn peek(token: &str) -> Result<Peek, BearerError> {
 
 /// Validate an access token with the key set of its version; returns the caller's identity and
 /// the token's expiry.
-pub fn validate(token: &str, keys: &KeySet, expected: &Expected<'_>) -> Result<(Identity, i64), BearerError> {
+pub fn validate(
+    token: &str,
+    keys: &KeySet,
+    expected: &Expected<'_>,
+) -> Result<(Identity, i64), BearerError> {
     let peek = peek(token)?;
     // Refuse other resources' tokens before touching signatures: a Graph token cannot be
     // verified by anyone but Graph, and must never be "validated" here.
     let aud_ok = match &peek.aud {
         Some(serde_json::Value::String(aud)) => expected.audiences.iter().any(|a| a == aud),
-        Some(serde_json::Value::Array(auds)) => auds
-            .iter()
-            .any(|v| v.as_str().is_some_and(|aud| expected.audiences.iter().any(|a| a == aud))),
+        Some(serde_json::Value::Array(auds)) => auds.iter().any(|v| {
+            v.as_str()
+                .is_some_and(|aud| expected.audiences.iter().any(|a| a == aud))
+        }),
         _ => false,
     };
     if !aud_ok {
@@ -184,7 +192,10 @@ pub fn validate(token: &str, keys: &KeySet, expected: &Expected<'_>) -> Result<(
     if expected.now > claims.exp + MAX_SKEW_SECS {
         return Err(BearerError::Expired);
     }
-    if claims.nbf.is_some_and(|nbf| nbf > expected.now + MAX_SKEW_SECS) {
+    if claims
+        .nbf
+        .is_some_and(|nbf| nbf > expected.now + MAX_SKEW_SECS)
+    {
         return Err(BearerError::NotYetValid);
     }
     let tid = claims.tid.clone().ok_or(BearerError::MissingClaim("tid"))?;
@@ -258,7 +269,9 @@ impl Cache {
     }
 
     pub fn put(&self, key: [u8; 32], identity: Identity, exp: i64, now: i64) {
-        let Ok(mut entries) = self.entries.lock() else { return };
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
         if entries.len() >= CACHE_CAPACITY {
             entries.retain(|_, (_, e)| now <= *e + MAX_SKEW_SECS);
             if entries.len() >= CACHE_CAPACITY {

@@ -35,8 +35,17 @@ fn v1_claims() -> Value {
 
 fn check(claims: &Value, key_issuer: &str) -> Result<(Identity, i64), BearerError> {
     let aud = audiences();
-    let expected = Expected { audiences: &aud, issuer_v2: V2, issuer_v1: Some(V1), now: NOW };
-    validate(&sign(claims, "k0", 0), &key_set(Some(key_issuer)), &expected)
+    let expected = Expected {
+        audiences: &aud,
+        issuer_v2: V2,
+        issuer_v1: Some(V1),
+        now: NOW,
+    };
+    validate(
+        &sign(claims, "k0", 0),
+        &key_set(Some(key_issuer)),
+        &expected,
+    )
 }
 
 #[test]
@@ -55,7 +64,10 @@ fn v2_tokens_map_to_an_api_caller() {
 fn v1_tokens_are_checked_against_the_v1_issuer_and_map_the_same_way() {
     let (who, _) = check(&v1_claims(), V1).unwrap();
     assert_eq!(who.preferred_username.as_deref(), Some("ada@contoso.com"));
-    assert_eq!(who.caller.unwrap().client_id, "cccccccc-0000-4000-8000-000000000003");
+    assert_eq!(
+        who.caller.unwrap().client_id,
+        "cccccccc-0000-4000-8000-000000000003"
+    );
     // A v1 token carrying the v2 issuer is refused.
     let mut c = v1_claims();
     c["iss"] = json!(format!("https://login.example/{TID}/v2.0"));
@@ -65,7 +77,12 @@ fn v1_tokens_are_checked_against_the_v1_issuer_and_map_the_same_way() {
 #[test]
 fn v1_tokens_wait_for_v1_metadata() {
     let aud = audiences();
-    let expected = Expected { audiences: &aud, issuer_v2: V2, issuer_v1: None, now: NOW };
+    let expected = Expected {
+        audiences: &aud,
+        issuer_v2: V2,
+        issuer_v1: None,
+        now: NOW,
+    };
     assert_eq!(
         validate(&sign(&v1_claims(), "k0", 0), &key_set(Some(V1)), &expected).unwrap_err(),
         BearerError::NoV1Metadata
@@ -94,11 +111,20 @@ fn tokens_for_other_resources_are_refused_before_any_signature_check() {
     // A Graph-style token is not even a verifiable JWT for us: still an audience refusal.
     let graph_like = format!("eyJub25jZSI6IngiLCJhbGciOiJSUzI1NiJ9.{}.sig", {
         use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"aud":"https://graph.microsoft.com","ver":"1.0"}"#)
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"aud":"https://graph.microsoft.com","ver":"1.0"}"#)
     });
     let aud = audiences();
-    let expected = Expected { audiences: &aud, issuer_v2: V2, issuer_v1: Some(V1), now: NOW };
-    assert_eq!(validate(&graph_like, &key_set(Some(V2)), &expected).unwrap_err(), BearerError::Audience);
+    let expected = Expected {
+        audiences: &aud,
+        issuer_v2: V2,
+        issuer_v1: Some(V1),
+        now: NOW,
+    };
+    assert_eq!(
+        validate(&graph_like, &key_set(Some(V2)), &expected).unwrap_err(),
+        BearerError::Audience
+    );
 }
 
 #[test]
@@ -114,11 +140,20 @@ fn expiry_issuer_tenant_and_signature_are_enforced() {
     assert_eq!(check(&c, V2).unwrap_err(), BearerError::Issuer);
     // Key published for one concrete tenant cannot sign another's tokens.
     assert_eq!(
-        check(&v2_claims(), "https://login.example/dddddddd-0000-4000-8000-000000000004/v2.0").unwrap_err(),
+        check(
+            &v2_claims(),
+            "https://login.example/dddddddd-0000-4000-8000-000000000004/v2.0"
+        )
+        .unwrap_err(),
         BearerError::Issuer
     );
     let aud = audiences();
-    let expected = Expected { audiences: &aud, issuer_v2: V2, issuer_v1: Some(V1), now: NOW };
+    let expected = Expected {
+        audiences: &aud,
+        issuer_v2: V2,
+        issuer_v1: Some(V1),
+        now: NOW,
+    };
     assert_eq!(
         validate(&sign(&v2_claims(), "k0", 1), &key_set(Some(V2)), &expected).unwrap_err(),
         BearerError::Signature

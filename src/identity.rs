@@ -41,7 +41,8 @@ pub struct ApiCaller {
     pub app_only: bool,
 }
 
-/// `X-Auth-Request-User`: `preferred_username`, else `oid`.
+/// `X-Auth-Request-User`: `preferred_username`, else `oid`; the client id for an application
+/// calling as itself.
 pub const X_AUTH_REQUEST_USER: HeaderName = HeaderName::from_static("x-auth-request-user");
 /// `X-Auth-Request-Email`: the `email` claim, when present.
 pub const X_AUTH_REQUEST_EMAIL: HeaderName = HeaderName::from_static("x-auth-request-email");
@@ -56,6 +57,9 @@ pub const X_AUTH_REQUEST_ROLES: HeaderName = HeaderName::from_static("x-auth-req
 pub const X_AUTH_REQUEST_OID: HeaderName = HeaderName::from_static("x-auth-request-oid");
 /// `X-Auth-Request-Tid`: the user's tenant id.
 pub const X_AUTH_REQUEST_TID: HeaderName = HeaderName::from_static("x-auth-request-tid");
+/// `X-Auth-Request-Client-Id`: the calling application's client id, for bearer callers only.
+pub const X_AUTH_REQUEST_CLIENT_ID: HeaderName =
+    HeaderName::from_static("x-auth-request-client-id");
 /// `X-Forwarded-User`: same value as `X-Auth-Request-User`.
 pub const X_FORWARDED_USER: HeaderName = HeaderName::from_static("x-forwarded-user");
 /// `X-Forwarded-Email`: same value as `X-Auth-Request-Email`.
@@ -130,7 +134,10 @@ fn same_spelling(name: &[u8], want: &[u8]) -> bool {
 /// claim when present), X-Auth-Request-Preferred-Username, X-Auth-Request-Groups and
 /// X-Auth-Request-Roles (comma-separated; omitted when empty), X-Auth-Request-Oid,
 /// X-Auth-Request-Tid, X-Forwarded-User (same as X-Auth-Request-User), X-Forwarded-Email (when
-/// email present).
+/// email present), X-Auth-Request-Client-Id (bearer callers: the calling app's client id).
+///
+/// An application calling as itself (app-only token) has no user: its user header is the client
+/// id, so an upstream logging "who" never sees an empty or misleading name.
 ///
 /// Every contract header is either inserted (replacing any value) or removed, so nothing a client
 /// sent under one of these names survives, even when [`strip_client_identity_headers`] was not
@@ -138,8 +145,14 @@ fn same_spelling(name: &[u8], want: &[u8]) -> bool {
 /// header; a value that is empty or still invalid after that is left out, never a panic.
 pub fn set_identity_headers(headers: &mut HeaderMap, who: &Identity) {
     let preferred = who.preferred_username.as_deref().and_then(header_value);
+    let client_id = who.caller.as_ref().and_then(|c| header_value(&c.client_id));
+    let app_only = who.caller.as_ref().is_some_and(|c| c.app_only);
     // A username that cleans to nothing falls back to the oid like an absent one.
-    let user = preferred.clone().or_else(|| header_value(&who.oid));
+    let user = if app_only {
+        client_id.clone().or_else(|| header_value(&who.oid))
+    } else {
+        preferred.clone().or_else(|| header_value(&who.oid))
+    };
     let email = who.email.as_deref().and_then(header_value);
 
     put(headers, X_AUTH_REQUEST_USER, user.clone());
@@ -151,6 +164,7 @@ pub fn set_identity_headers(headers: &mut HeaderMap, who: &Identity) {
     put(headers, X_AUTH_REQUEST_ROLES, joined_value(&who.roles));
     put(headers, X_AUTH_REQUEST_OID, header_value(&who.oid));
     put(headers, X_AUTH_REQUEST_TID, header_value(&who.tid));
+    put(headers, X_AUTH_REQUEST_CLIENT_ID, client_id);
 }
 
 /// Insert `value` under `name`, replacing what was there, or remove `name` when there is none.

@@ -323,3 +323,109 @@ fn strip_then_set_leaves_exactly_one_value_per_contract_header() {
     assert_eq!(get(&h, "x-auth-request-groups"), Some(&b"g1,g2"[..]));
     assert_eq!(get(&h, "cookie"), Some(&b"s=1"[..]));
 }
+
+// ---- bearer callers ----
+
+fn delegated_caller() -> Identity {
+    Identity {
+        caller: Some(ApiCaller {
+            client_id: "11111111-aaaa-bbbb-cccc-000000000001".to_owned(),
+            scopes: vec!["Files.Read".to_owned()],
+            app_only: false,
+        }),
+        ..full_identity()
+    }
+}
+
+fn app_only_caller() -> Identity {
+    Identity {
+        oid: "5e5e5e5e-0000-0000-0000-000000000001".to_owned(),
+        preferred_username: None,
+        email: None,
+        name: None,
+        groups: Vec::new(),
+        roles: vec!["Jobs.Run".to_owned()],
+        caller: Some(ApiCaller {
+            client_id: "22222222-aaaa-bbbb-cccc-000000000002".to_owned(),
+            scopes: Vec::new(),
+            app_only: true,
+        }),
+        ..full_identity()
+    }
+}
+
+#[test]
+fn a_delegated_bearer_caller_gets_the_user_headers_and_the_client_id() {
+    let mut h = HeaderMap::new();
+    set_identity_headers(&mut h, &delegated_caller());
+    assert_eq!(
+        get(&h, "x-auth-request-client-id"),
+        Some(&b"11111111-aaaa-bbbb-cccc-000000000001"[..])
+    );
+    assert_eq!(
+        get(&h, "x-auth-request-user"),
+        Some(&b"alice@contoso.com"[..])
+    );
+    assert_eq!(get(&h, "x-forwarded-user"), Some(&b"alice@contoso.com"[..]));
+}
+
+#[test]
+fn an_app_only_caller_is_named_by_its_client_id() {
+    let mut h = HeaderMap::new();
+    set_identity_headers(&mut h, &app_only_caller());
+    let client = &b"22222222-aaaa-bbbb-cccc-000000000002"[..];
+    assert_eq!(get(&h, "x-auth-request-client-id"), Some(client));
+    assert_eq!(get(&h, "x-auth-request-user"), Some(client));
+    assert_eq!(get(&h, "x-forwarded-user"), Some(client));
+    assert_eq!(
+        get(&h, "x-auth-request-oid"),
+        Some(&b"5e5e5e5e-0000-0000-0000-000000000001"[..])
+    );
+    assert_eq!(get(&h, "x-auth-request-roles"), Some(&b"Jobs.Run"[..]));
+    for absent in [
+        "x-auth-request-email",
+        "x-forwarded-email",
+        "x-auth-request-preferred-username",
+        "x-auth-request-groups",
+    ] {
+        assert!(h.get(absent).is_none(), "{absent}");
+    }
+}
+
+#[test]
+fn an_app_only_caller_with_an_unusable_client_id_falls_back_to_the_oid() {
+    let mut who = app_only_caller();
+    if let Some(caller) = who.caller.as_mut() {
+        caller.client_id = "\r\n".to_owned();
+    }
+    let mut h = HeaderMap::new();
+    set_identity_headers(&mut h, &who);
+    assert_eq!(
+        get(&h, "x-auth-request-user"),
+        Some(&b"5e5e5e5e-0000-0000-0000-000000000001"[..])
+    );
+    assert!(h.get("x-auth-request-client-id").is_none());
+}
+
+#[test]
+fn a_client_sent_client_id_is_stripped_and_never_survives_a_session_identity() {
+    let mut h = map(&[
+        ("X-Auth-Request-Client-Id", "forged-app"),
+        ("x_auth_request_client_id", "forged-app"),
+        ("X_AUTH_REQUEST_CLIENT_ID", "forged-app"),
+    ]);
+    strip_client_identity_headers(&mut h);
+    assert!(h.is_empty(), "{h:?}");
+
+    // Even without stripping, a browser session's headers remove it.
+    let mut h = map(&[("x-auth-request-client-id", "forged-app")]);
+    set_identity_headers(&mut h, &full_identity());
+    assert!(h.get("x-auth-request-client-id").is_none());
+    let mut h = map(&[("x-auth-request-client-id", "forged-app")]);
+    set_identity_headers(&mut h, &delegated_caller());
+    assert_eq!(h.get_all("x-auth-request-client-id").iter().count(), 1);
+    assert_eq!(
+        get(&h, "x-auth-request-client-id"),
+        Some(&b"11111111-aaaa-bbbb-cccc-000000000001"[..])
+    );
+}

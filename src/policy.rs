@@ -1,287 +1,286 @@
-//! Pure decisions: which routes are public, how a request path is normalised before any decision,
-//! and whether a signed-in identity is authorised.
+//! Pure decisions: which route a request is on, and whether an identity (or nobody) may use it.
 //!
 //! No I/O, no clock, no globals: values in, values out. Responses, logging and the order of the
-//! steps belong to the gateway.
+//! steps belong to the gateway. Path normalisation lives in `policy::path`, the rules
+//! themselves in `policy::rules`.
+//!
+//! Routes are matched case-sensitively against the normalised path, with `;parameters` removed
+//! from each segment (see `path::match_view`); a request path that could be read two ways is
+//! refused by [`normalize_path`] before any route is looked at.
 
-use crate::config::{AuthorizationConfig, RouteConfig, TenantRule};
+mod path;
+mod rules;
+
+use http::Method;
+
+pub use path::{normalize_path, BadPath};
+pub(crate) use rules::{domain_rule, email, guid, tenant_entry, tenant_rule, word, BadDomain};
+pub use rules::{rules_from_query, DenyReason};
+
+use crate::config::{
+    AuthorizationConfig, PathMatcher, RouteAction, RouteConfig, Rules, RulesMode, TenantRule,
+};
 use crate::identity::Identity;
+use rules::TenantGate;
+
+/// The compiled routes and default rules: everything a decision needs besides the request.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// In configuration order; the first match wins.
+    routes: Vec<RouteConfig>,
+    defaults: Rules,
+    /// What a request matching no route gets: sign-in and the defaults.
+    fallback: RouteAction,
+    /// provider.tenant is `consumers`: personal accounts pass without their tenant listed.
+    consumers_authority: bool,
+}
+
+/// The route a request is on: a configured one (by index) or the defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct Route<'a> {
+    /// Index into the configured routes; `None` for the defaults.
+    index: Option<usize>,
+    action: &'a RouteAction,
+    required_scopes: &'a [String],
+    required_roles: &'a [String],
+}
+
+/// What to do with a request.
+// Named `Verdict` while the gateway still matches the two-way [`Decision`] of [`authorize`];
+// once it calls [`Policy::decide`] the old type goes and this one may take its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// A protected route and nobody signed in.
+    SignIn,
+    Deny(DenyReason),
+}
+
+impl Policy {
+    /// `consumers_authority`: provider.tenant is `consumers` (then personal accounts are
+    /// admitted without listing their tenant).
+    pub fn new(
+        authorization: &AuthorizationConfig,
+        routes: &[RouteConfig],
+        consumers_authority: bool,
+    ) -> Self {
+        Policy {
+            routes: routes.to_vec(),
+            defaults: authorization.rules.clone(),
+            fallback: RouteAction::Protect {
+                mode: RulesMode::Add,
+                rules: Rules::default(),
+            },
+            consumers_authority,
+        }
+    }
+
+    /// The first route matching the method and the normalised path (from [`normalize_path`]),
+    /// or the defaults.
+    pub fn route(&self, method: &Method, path: &str) -> Route<'_> {
+        let view = path::match_view(path);
+        let found =
+            self.routes.iter().enumerate().find(|(_, r)| {
+                method_matches(&r.methods, method) && path_matches(&r.matcher, &view)
+            });
+        match found {
+            Some((index, r)) => Route {
+                index: Some(index),
+                action: &r.action,
+                required_scopes: &r.required_scopes,
+                required_roles: &r.required_roles,
+            },
+            None => Route {
+                index: None,
+                action: &self.fallback,
+                required_scopes: &[],
+                required_roles: &[],
+            },
+        }
+    }
+
+    /// Decide for `who` (None = nobody signed in) on `route`, plus optional extra rules (from
+    /// `/oauth2/auth` query parameters, always added to whatever the route applies).
+    ///
+    /// Public routes always allow; deny routes always deny, signed in or not; protected routes
+    /// ask nobody to sign in, and check everyone else against the rules (the defaults and the
+    /// route's, or only the route's in replace mode), the extra rules, then the route's
+    /// `required_roles` (everyone) and `required_scopes` (bearer callers only).
+    pub fn decide(
+        &self,
+        route: &Route<'_>,
+        who: Option<&Identity>,
+        extra: Option<&Rules>,
+    ) -> Verdict {
+        let (mode, rules) = match route.action {
+            RouteAction::Public => return Verdict::Allow,
+            RouteAction::Deny => return Verdict::Deny(DenyReason::RouteDenied),
+            RouteAction::Protect { mode, rules } => (*mode, rules),
+        };
+        let Some(who) = who else {
+            return Verdict::SignIn;
+        };
+        match self.check(route, mode, rules, who, extra) {
+            Ok(()) => Verdict::Allow,
+            Err(reason) => Verdict::Deny(reason),
+        }
+    }
+
+    fn check(
+        &self,
+        route: &Route<'_>,
+        mode: RulesMode,
+        rules: &Rules,
+        who: &Identity,
+        extra: Option<&Rules>,
+    ) -> Result<(), DenyReason> {
+        let ca = self.consumers_authority;
+        match mode {
+            RulesMode::Add => {
+                rules::check(&self.defaults, who, ca, TenantGate::Primary)?;
+                rules::check(rules, who, ca, TenantGate::Narrowing)?;
+            }
+            // A route that replaces the rules but names no tenants keeps the default tenant
+            // rule: replacing "who in Contoso" with "role Admin" must not admit every tenant's
+            // admins.
+            RulesMode::Replace if rules.allowed_tenants == TenantRule::Unrestricted => {
+                rules::check_tenant(
+                    &self.defaults.allowed_tenants,
+                    &who.tid,
+                    ca,
+                    TenantGate::Primary,
+                )?;
+                rules::check_identity(rules, who)?;
+            }
+            RulesMode::Replace => rules::check(rules, who, ca, TenantGate::Primary)?,
+        }
+        if let Some(extra) = extra {
+            rules::check(extra, who, ca, TenantGate::Narrowing)?;
+        }
+        if !route.required_roles.iter().all(|r| who.roles.contains(r)) {
+            return Err(DenyReason::RoleRequired);
+        }
+        if let Some(caller) = &who.caller {
+            // App-only callers carry no scopes, so any scope requirement refuses them.
+            if !route
+                .required_scopes
+                .iter()
+                .all(|s| caller.scopes.contains(s))
+            {
+                return Err(DenyReason::ScopeRequired);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Route<'_> {
+    /// No sign-in needed.
+    pub fn is_public(&self) -> bool {
+        matches!(self.action, RouteAction::Public)
+    }
+
+    /// Index of the configured route, `None` for the defaults.
+    pub fn index(&self) -> Option<usize> {
+        self.index
+    }
+
+    /// `routes[2]` or `default`, for logs.
+    pub fn label(&self) -> String {
+        match self.index {
+            Some(index) => format!("routes[{index}]"),
+            None => "default".to_owned(),
+        }
+    }
+}
+
+/// Empty = any method. Compared ignoring ASCII case (some servers read `get` as GET), and GET
+/// covers HEAD (servers answer HEAD with the GET handler).
+fn method_matches(methods: &[Method], method: &Method) -> bool {
+    methods.is_empty()
+        || methods.iter().any(|m| {
+            m.as_str().eq_ignore_ascii_case(method.as_str())
+                || (*m == Method::GET && method.as_str().eq_ignore_ascii_case("HEAD"))
+        })
+}
+
+fn path_matches(matcher: &PathMatcher, view: &str) -> bool {
+    match matcher {
+        PathMatcher::Exact(path) => view == path,
+        PathMatcher::Prefix(prefix) => view.starts_with(prefix.as_str()),
+        PathMatcher::Regex(regex) => regex.is_match(view),
+    }
+}
+
+// ---- compatibility: the API the gateway used before per-route policy ----
 
 /// Whether a route needs a signed-in user.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// No sign-in needed (identity headers are still stripped).
     Public,
-    /// Sign-in (and authorisation) needed.
     Protected,
 }
 
-/// One configured route, compiled.
+/// The configured routes, answering only public or protected.
+#[doc(hidden)]
 #[derive(Debug, Clone)]
-struct Route {
-    /// Normalised with [`normalize_path`] when that succeeds, so that it compares equal to
-    /// normalised request paths (`/%7Euser/` and `/~user/` are one route).
-    path: String,
-    /// The path ended in `/`: it matches every path that starts with it.
-    prefix: bool,
-    access: Access,
-}
-
-/// The configured routes, in configuration order.
-#[derive(Debug, Clone, Default)]
 pub struct Routes {
-    routes: Vec<Route>,
+    routes: Vec<RouteConfig>,
 }
 
-impl Routes {
-    /// Compile the configured routes, keeping their order.
-    pub fn new(routes: &[RouteConfig]) -> Self {
-        let routes = routes
-            .iter()
-            .map(|r| {
-                // Config validation reports bad route paths; a path that does not normalise is
-                // kept as written and simply never matches a normalised request path by accident.
-                let path = normalize_path(&r.path).unwrap_or_else(|_| r.path.clone());
-                Route {
-                    prefix: path.ends_with('/'),
-                    path,
-                    access: if r.public {
-                        Access::Public
-                    } else {
-                        Access::Protected
-                    },
-                }
-            })
-            .collect();
-        Self { routes }
-    }
-
-    /// `path` must already be normalised. First matching route wins; no match = Protected.
-    ///
-    /// A route path ending in `/` is a prefix (`/static/` matches `/static/` and `/static/x`,
-    /// not `/static`); any other route path matches exactly that path (`/healthz` does not match
-    /// `/healthz/`).
-    pub fn access(&self, path: &str) -> Access {
-        self.routes
-            .iter()
-            .find(|r| {
-                if r.prefix {
-                    path.starts_with(r.path.as_str())
-                } else {
-                    path == r.path
-                }
-            })
-            .map_or(Access::Protected, |r| r.access)
-    }
-}
-
-/// A request path that entrance refuses to make a decision on, because an upstream could read it
-/// differently from us. The message is safe to log; it never echoes the path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum BadPath {
-    #[error("the path does not start with '/'")]
-    NotAbsolute,
-    #[error("the path contains an encoded '/' or '\\'")]
-    EncodedSeparator,
-    #[error("the path contains a backslash")]
-    Backslash,
-    #[error("the path contains a control character")]
-    ControlCharacter,
-    #[error("the path contains an invalid percent-escape")]
-    InvalidEscape,
-    #[error("the path contains a dot segment with parameters (like '..;')")]
-    DotSegmentWithParameters,
-}
-
-/// Normalise a request path (path only, no query) for policy decisions and forwarding.
-///
-/// Percent-decodes unreserved characters (`%2E` -> `.`, `%41` -> `A`, `%7e` -> `~`), resolves `.`
-/// and `..` segments (never above the root), collapses repeated slashes, keeps other
-/// percent-escapes as they are with upper-case hex, and keeps a trailing slash (a path whose last
-/// segment is `.` or `..` ends with `/`, as RFC 3986 resolves it).
-///
-/// Refused: paths not starting with `/`, an encoded `/` or `\` (`%2F`, `%5C`), a raw backslash,
-/// control bytes raw or encoded (including NUL and DEL), invalid percent-escapes, and a segment
-/// that is `.` or `..` followed by `;` (Tomcat and other servlet containers read `/..;/` as
-/// `/../`, so `/public/..;/admin` would be public to us and `/admin` to them).
-pub fn normalize_path(raw: &str) -> Result<String, BadPath> {
-    let rest = raw.strip_prefix('/').ok_or(BadPath::NotAbsolute)?;
-    let mut out = String::with_capacity(raw.len());
-    // Whether the last segment asks for a trailing slash: empty, `.` or `..`.
-    let mut trailing_slash = false;
-    for segment in rest.split('/') {
-        let start = out.len();
-        out.push('/');
-        push_decoded_segment(&mut out, segment)?;
-        let decoded = &out[start + 1..];
-        trailing_slash = matches!(decoded, "" | "." | "..");
-        match decoded {
-            "" | "." => out.truncate(start),
-            ".." => {
-                out.truncate(start);
-                // Output segments never contain '/' (an encoded one is refused), so the last '/'
-                // starts the previous segment; at the root there is nothing to remove.
-                let previous = out.rfind('/').unwrap_or(0);
-                out.truncate(previous);
-            }
-            _ => {
-                if let Some((head, _)) = decoded.split_once(';') {
-                    if head == "." || head == ".." {
-                        return Err(BadPath::DotSegmentWithParameters);
-                    }
-                }
-            }
-        }
-    }
-    if trailing_slash || out.is_empty() {
-        out.push('/');
-    }
-    Ok(out)
-}
-
-/// Append one segment of a raw path to `out`, decoding unreserved characters and upper-casing the
-/// hex of every escape that stays.
-fn push_decoded_segment(out: &mut String, segment: &str) -> Result<(), BadPath> {
-    let bytes = segment.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match b {
-            b'%' => {
-                let (hi, lo) = match (bytes.get(i + 1), bytes.get(i + 2)) {
-                    (Some(&hi), Some(&lo)) => (hi, lo),
-                    _ => return Err(BadPath::InvalidEscape),
-                };
-                let value = match (hex_value(hi), hex_value(lo)) {
-                    (Some(h), Some(l)) => (h << 4) | l,
-                    _ => return Err(BadPath::InvalidEscape),
-                };
-                match value {
-                    b'/' | b'\\' => return Err(BadPath::EncodedSeparator),
-                    v if v.is_ascii_control() => return Err(BadPath::ControlCharacter),
-                    v if is_unreserved(v) => out.push(char::from(v)),
-                    _ => {
-                        out.push('%');
-                        out.push(char::from(hi.to_ascii_uppercase()));
-                        out.push(char::from(lo.to_ascii_uppercase()));
-                    }
-                }
-                i += 3;
-            }
-            b'\\' => return Err(BadPath::Backslash),
-            b if b.is_ascii_control() => return Err(BadPath::ControlCharacter),
-            _ => {
-                // Copy the run up to the next byte that needs a look, keeping UTF-8 intact: the
-                // bytes looked at are all ASCII, so the run ends on a character boundary.
-                let end = bytes[i..]
-                    .iter()
-                    .position(|&c| c == b'%' || c == b'\\' || c.is_ascii_control())
-                    .map_or(bytes.len(), |p| i + p);
-                out.push_str(&segment[i..end]);
-                i = end;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// RFC 3986 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~".
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
-
-/// The outcome of authorising a signed-in identity.
+/// The outcome of authorising a signed-in identity with the default rules.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     Allow,
     Deny(DenyReason),
 }
 
-/// Why a signed-in identity was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DenyReason {
-    TenantNotAllowed,
-    EmailDomainNotAllowed,
-    EmailMissing,
-}
-
-impl DenyReason {
-    /// Stable code for logs and metrics.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::TenantNotAllowed => "tenant_not_allowed",
-            Self::EmailDomainNotAllowed => "email_domain_not_allowed",
-            Self::EmailMissing => "email_missing",
+impl Routes {
+    #[doc(hidden)]
+    pub fn new(routes: &[RouteConfig]) -> Self {
+        Routes {
+            routes: routes.to_vec(),
         }
     }
 
-    /// Sentence for the 403 page: says the reason without revealing the configuration.
-    pub fn user_message(self) -> &'static str {
-        match self {
-            Self::TenantNotAllowed => {
-                "Your organisation's accounts are not allowed to use this application."
-            }
-            Self::EmailDomainNotAllowed => {
-                "Accounts with your email domain are not allowed to use this application."
-            }
-            Self::EmailMissing => {
-                "Your account has no email address, and this application only admits certain \
-                 email domains."
-            }
-        }
-    }
-}
-
-/// Whether `who` may use the application under `rules`. The tenant rule is checked first.
-///
-/// Email domains are checked on the `email` claim only, never on `preferred_username`: Microsoft
-/// documents that one as mutable and not for authorisation decisions.
-pub fn authorize(rules: &AuthorizationConfig, who: &Identity) -> Decision {
-    let tenant_ok = match &rules.allowed_tenants {
-        TenantRule::Unrestricted | TenantRule::Any => true,
-        TenantRule::Only(tenants) => tenants.iter().any(|t| t.eq_ignore_ascii_case(&who.tid)),
-    };
-    if !tenant_ok {
-        return Decision::Deny(DenyReason::TenantNotAllowed);
-    }
-    if rules.allowed_email_domains.is_empty() {
-        return Decision::Allow;
-    }
-    let email = match who.email.as_deref() {
-        Some(e) if !e.is_empty() => e,
-        _ => return Decision::Deny(DenyReason::EmailMissing),
-    };
-    match email_domain(email) {
-        Some(domain)
-            if rules
-                .allowed_email_domains
-                .iter()
-                .any(|d| d.eq_ignore_ascii_case(domain)) =>
+    /// `path` must already be normalised. Knows no method: a route limited to some methods is
+    /// skipped when public and counts as protected otherwise, so nothing becomes public by
+    /// accident. Deny routes count as protected (the default rules then apply).
+    #[doc(hidden)]
+    pub fn access(&self, path: &str) -> Access {
+        let view = path::match_view(path);
+        for route in self
+            .routes
+            .iter()
+            .filter(|r| path_matches(&r.matcher, &view))
         {
-            Decision::Allow
+            match (&route.action, route.methods.is_empty()) {
+                (RouteAction::Public, true) => return Access::Public,
+                (RouteAction::Public, false) => continue,
+                _ => return Access::Protected,
+            }
         }
-        _ => Decision::Deny(DenyReason::EmailDomainNotAllowed),
+        Access::Protected
     }
 }
 
-/// The domain of an address with exactly one `@` and a non-empty local part, without one
-/// trailing dot. Not lower-cased: callers compare ignoring ASCII case.
-fn email_domain(email: &str) -> Option<&str> {
-    let (local, domain) = email.split_once('@')?;
-    if local.is_empty() || domain.contains('@') {
-        return None;
+/// The default rules for a signed-in identity, with the tenant semantics from before personal
+/// accounts were gated: `"*"` and no rule admit every tenant.
+#[doc(hidden)]
+pub fn authorize(config: &AuthorizationConfig, who: &Identity) -> Decision {
+    let rules = &config.rules;
+    let tenant = match rules.allowed_tenants {
+        TenantRule::Only(_) => {
+            rules::check_tenant(&rules.allowed_tenants, &who.tid, false, TenantGate::Primary)
+        }
+        TenantRule::Unrestricted | TenantRule::Any { .. } => Ok(()),
+    };
+    match tenant.and_then(|()| rules::check_identity(rules, who)) {
+        Ok(()) => Decision::Allow,
+        Err(reason) => Decision::Deny(reason),
     }
-    let domain = domain.strip_suffix('.').unwrap_or(domain);
-    (!domain.is_empty()).then_some(domain)
 }
 
 #[cfg(test)]

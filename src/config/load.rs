@@ -16,6 +16,8 @@ use serde_yaml::Value;
 
 use super::Config;
 
+mod authorization;
+mod provider;
 mod secrets;
 mod validate;
 
@@ -71,19 +73,36 @@ struct RawConfig {
     session: Option<RawSession>,
     authorization: Option<RawAuthorization>,
     routes: Option<Vec<RawRoute>>,
+    api: Option<RawApi>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, expecting = "a mapping of provider keys")]
 struct RawProvider {
+    cloud: Option<Text>,
     authority: Option<Text>,
     tenant: Option<Text>,
     client_id: Option<Text>,
     client_secret: Option<Text>,
     client_secret_file: Option<Text>,
+    client_certificate: Option<RawCertificate>,
+    federated_token_file: Option<Text>,
     scopes: Option<Vec<Text>>,
     sign_out_at_microsoft: Option<Flag>,
     timeout: Option<Text>,
+    /// `federated_token_file` came from `AZURE_FEDERATED_TOKEN_FILE`, not from the file.
+    #[serde(skip)]
+    federated_token_file_from_env: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with cert_file and key_file"
+)]
+struct RawCertificate {
+    cert_file: Option<Text>,
+    key_file: Option<Text>,
 }
 
 #[derive(Deserialize, Default)]
@@ -100,16 +119,42 @@ struct RawSession {
 struct RawAuthorization {
     allowed_tenants: Option<Vec<Text>>,
     allowed_email_domains: Option<Vec<Text>>,
+    allowed_emails: Option<Vec<Text>>,
+    allowed_users: Option<Vec<Text>>,
+    allowed_groups: Option<Vec<Text>>,
+    allowed_roles: Option<Vec<Text>>,
+    groups_source: Option<Text>,
 }
 
+// The six `allowed_*` keys are repeated rather than `#[serde(flatten)]`ed: serde ignores
+// `deny_unknown_fields` on a struct with a flattened field.
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a route: a mapping with path and public"
+    expecting = "a route: a mapping with path or regex, and public, deny or rules"
 )]
 struct RawRoute {
     path: Option<Text>,
+    regex: Option<Text>,
+    methods: Option<Vec<Text>>,
     public: Option<Flag>,
+    deny: Option<Flag>,
+    mode: Option<Text>,
+    allowed_tenants: Option<Vec<Text>>,
+    allowed_email_domains: Option<Vec<Text>>,
+    allowed_emails: Option<Vec<Text>>,
+    allowed_users: Option<Vec<Text>>,
+    allowed_groups: Option<Vec<Text>>,
+    allowed_roles: Option<Vec<Text>>,
+    required_scopes: Option<Vec<Text>>,
+    required_roles: Option<Vec<Text>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, expecting = "a mapping of api keys")]
+struct RawApi {
+    enabled: Option<Flag>,
+    audiences: Option<Vec<Text>>,
 }
 
 /// Why `${…}` could not be expanded.
@@ -299,7 +344,12 @@ fn parse(
         tree = Value::Mapping(serde_yaml::Mapping::new());
     }
     substitute(&mut tree, "", env, problems);
-    let raw = deserialize(tree, problems)?;
+    let mut raw = deserialize(tree, problems)?;
+    provider::fill_from_env(
+        raw.provider.get_or_insert_with(Default::default),
+        env,
+        problems,
+    );
     validate::validate(raw, base_dir, problems)
 }
 

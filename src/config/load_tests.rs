@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::config::{RouteConfig, TenantRule};
+use crate::config::{
+    DomainRule, GroupsSource, PathMatcher, RouteAction, RouteConfig, RulesMode, TenantRule,
+};
+use crate::microsoft::{ClientCredential, Cloud};
 
 /// base64 of 32 bytes 0..32; valid for `session.secret`.
 const SECRET_32: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -66,7 +69,8 @@ fn minimal_config_loads_with_defaults() {
     assert_eq!(p.authority.as_str(), "https://login.microsoftonline.com/");
     assert_eq!(p.tenant, "11111111-2222-3333-4444-555555555555");
     assert_eq!(p.client_id, "my-client");
-    assert_eq!(p.client_secret.expose(), "s3cr3t-client-value");
+    assert_eq!(client_secret(&p.credential), "s3cr3t-client-value");
+    assert_eq!(p.cloud, Some(Cloud::Global));
     assert_eq!(p.scopes, ["openid", "profile", "email", "offline_access"]);
     assert!(!p.sign_out_at_microsoft);
     assert_eq!(p.timeout, Duration::from_secs(10));
@@ -74,12 +78,15 @@ fn minimal_config_loads_with_defaults() {
     assert_eq!(s.secret.expose(), &(0u8..32).collect::<Vec<u8>>());
     assert_eq!(s.cookie_name, "_entrance");
     assert_eq!(s.lifetime, Duration::from_secs(8 * 3600));
-    assert_eq!(
-        config.authorization.allowed_tenants,
-        TenantRule::Unrestricted
-    );
-    assert!(config.authorization.allowed_email_domains.is_empty());
+    let rules = &config.authorization.rules;
+    assert_eq!(rules.allowed_tenants, TenantRule::Unrestricted);
+    assert!(rules.allowed_email_domains.is_empty());
+    assert!(rules.allowed_emails.is_empty() && rules.allowed_users.is_empty());
+    assert!(rules.allowed_groups.is_empty() && rules.allowed_roles.is_empty());
+    assert_eq!(config.authorization.groups_source, GroupsSource::Claim);
     assert!(config.routes.is_empty());
+    assert!(!config.api.enabled);
+    assert!(config.api.audiences.is_empty());
 }
 
 #[test]
@@ -94,7 +101,7 @@ fn variables_are_substituted_from_the_injected_env() {
         ("SUFFIX", "x"),
     ]);
     let config = load_str(&text, &env).unwrap();
-    assert_eq!(config.provider.client_secret.expose(), "from-env");
+    assert_eq!(client_secret(&config.provider.credential), "from-env");
     assert_eq!(config.provider.client_id, "id-x-${LITERAL}");
     assert_eq!(config.session.secret.expose().len(), 32);
 }
@@ -148,7 +155,7 @@ fn unknown_keys_are_named_with_their_path() {
     let text = MINIMAL.replace("provider:\n", "provider:\n  tenantt: x\n");
     assert!(has(
         &problems(&text, &no_env),
-        "provider.tenantt: unknown key; expected one of authority, tenant,"
+        "provider.tenantt: unknown key; expected one of cloud, authority, tenant,"
     ));
 }
 
@@ -195,7 +202,7 @@ fn numbers_and_env_booleans_are_read_as_text() {
     ));
     let text = format!("{MINIMAL}routes:\n  - path: /a\n    public: ${{PUBLIC}}\n");
     let config = load_str(&text, &env_with(&[("PUBLIC", "true")])).unwrap();
-    assert!(config.routes[0].public);
+    assert!(matches!(config.routes[0].action, RouteAction::Public));
 }
 
 #[test]
@@ -261,7 +268,7 @@ fn secrets_are_read_from_files_trimmed_and_relative_to_the_base_dir() {
     std::fs::remove_file(&client).unwrap();
     std::fs::remove_file(&session).unwrap();
     let config = config.unwrap();
-    assert_eq!(config.provider.client_secret.expose(), "from-file");
+    assert_eq!(client_secret(&config.provider.credential), "from-file");
     assert_eq!(config.session.secret.expose().len(), 32);
 }
 
@@ -372,7 +379,8 @@ fn required_keys_are_named() {
         "public_url: required; the URL browsers use",
         "upstream: required",
         "provider.client_id: required",
-        "provider.client_secret: required",
+        "provider: give exactly one of client_secret, client_secret_file, client_certificate, \
+         federated_token_file; none is set",
         "session.secret: required",
         "authorization.allowed_tenants: required",
     ] {
@@ -393,8 +401,9 @@ fn a_multi_tenant_authority_needs_allowed_tenants() {
         load_str(&star, &no_env)
             .unwrap()
             .authorization
+            .rules
             .allowed_tenants,
-        TenantRule::Any
+        TenantRule::Any { personal: false }
     );
     let listed = format!(
         "{common}authorization:\n  allowed_tenants: [AAAAAAAA-2222-3333-4444-555555555555]\n"
@@ -403,6 +412,7 @@ fn a_multi_tenant_authority_needs_allowed_tenants() {
         load_str(&listed, &no_env)
             .unwrap()
             .authorization
+            .rules
             .allowed_tenants,
         TenantRule::Only(vec!["aaaaaaaa-2222-3333-4444-555555555555".into()])
     );
@@ -448,8 +458,9 @@ fn allowed_tenants_and_domains_are_checked() {
         load_str(&text, &no_env)
             .unwrap()
             .authorization
+            .rules
             .allowed_email_domains,
-        ["example.com"]
+        [DomainRule::Exact("example.com".into())]
     );
 }
 
@@ -495,23 +506,31 @@ fn tenants_cookie_names_scopes_and_routes_are_checked() {
         has(&found, "routes[0].path: must start with /"),
         "{found:?}"
     );
-    assert!(has(&found, "routes[1].path: required"), "{found:?}");
+    assert!(
+        has(&found, "routes[1]: give exactly one of path"),
+        "{found:?}"
+    );
     let text =
         format!("{MINIMAL}routes:\n  - path: /healthz\n    public: true\n  - path: /static/\n");
     let routes = load_str(&text, &no_env).unwrap().routes;
-    assert_eq!(
-        routes,
+    assert!(matches!(
+        &routes[..],
         [
             RouteConfig {
-                path: "/healthz".into(),
-                public: true
+                matcher: PathMatcher::Exact(exact),
+                action: RouteAction::Public,
+                ..
             },
             RouteConfig {
-                path: "/static/".into(),
-                public: false
+                matcher: PathMatcher::Prefix(prefix),
+                action: RouteAction::Protect {
+                    mode: RulesMode::Add,
+                    ..
+                },
+                ..
             }
-        ]
-    );
+        ] if exact == "/healthz" && prefix == "/static/"
+    ));
 }
 
 #[test]
@@ -591,7 +610,602 @@ fn the_example_config_loads() {
     ]);
     let config = load_str(include_str!("../../config.example.yaml"), &env).unwrap();
     assert_eq!(
-        config.provider.client_secret.expose(),
+        client_secret(&config.provider.credential),
         "example-client-secret"
+    );
+}
+
+// ---- provider: clouds, credentials, workload identity ----
+
+/// The secret of a secret credential (panics on another kind).
+fn client_secret(credential: &ClientCredential) -> &str {
+    match credential {
+        ClientCredential::Secret(secret) => secret.expose(),
+        other => panic!("expected a client secret, got {other:?}"),
+    }
+}
+
+/// MINIMAL with the `client_secret` line replaced by `credential` (YAML lines under provider).
+fn with_credential(credential: &str) -> String {
+    MINIMAL.replace("  client_secret: s3cr3t-client-value\n", credential)
+}
+
+/// MINIMAL with `lines` added at the top of the provider section.
+fn with_provider(lines: &str) -> String {
+    MINIMAL.replace("provider:\n", &format!("provider:\n{lines}"))
+}
+
+/// An env lookup over owned pairs (paths of temp files are not `'static`).
+fn env_of(vars: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {
+    move |name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// A certificate and key written to temp files: `(cert path, key path)`.
+fn certificate_files(name: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = crate::emulator::testing::self_signed_certificate(name);
+    let (cert_path, key_path) = (temp_path("tls.crt"), temp_path("tls.key"));
+    std::fs::write(&cert_path, cert).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+    (cert_path, key_path)
+}
+
+#[test]
+fn the_cloud_shorthand_sets_the_authority() {
+    for (name, authority, cloud) in [
+        (
+            "global",
+            "https://login.microsoftonline.com/",
+            Cloud::Global,
+        ),
+        ("usgov", "https://login.microsoftonline.us/", Cloud::UsGov),
+        (
+            "china",
+            "https://login.partner.microsoftonline.cn/",
+            Cloud::China,
+        ),
+    ] {
+        let config = load_str(&with_provider(&format!("  cloud: {name}\n")), &no_env).unwrap();
+        assert_eq!(config.provider.authority.as_str(), authority);
+        assert_eq!(config.provider.cloud, Some(cloud));
+    }
+    // An authority alone tells its cloud; a matching pair is fine.
+    let us = with_provider("  authority: https://login.usgovcloudapi.net\n");
+    assert_eq!(
+        load_str(&us, &no_env).unwrap().provider.cloud,
+        Some(Cloud::UsGov)
+    );
+    let both = with_provider("  cloud: china\n  authority: https://login.chinacloudapi.cn\n");
+    let config = load_str(&both, &no_env).unwrap();
+    assert_eq!(
+        config.provider.authority.as_str(),
+        "https://login.chinacloudapi.cn/"
+    );
+    assert_eq!(config.provider.cloud, Some(Cloud::China));
+}
+
+#[test]
+fn a_cloud_that_disagrees_with_the_authority_or_does_not_exist_is_refused() {
+    let text = with_provider("  cloud: usgov\n  authority: https://login.microsoftonline.com\n");
+    assert_eq!(
+        problems(&text, &no_env),
+        [
+            "provider.cloud: usgov does not match provider.authority (login.microsoftonline.com, \
+          which is in the global cloud); give only one of them"
+        ]
+    );
+    let text = with_provider("  cloud: global\n  authority: https://contoso.ciamlogin.com\n");
+    assert!(has(
+        &problems(&text, &no_env),
+        "provider.cloud: global does not match"
+    ));
+    assert_eq!(
+        problems(&with_provider("  cloud: germany\n"), &no_env),
+        ["provider.cloud: \"germany\" is not a cloud; use global, usgov or china"]
+    );
+}
+
+#[test]
+fn the_retired_german_cloud_is_refused() {
+    let text = with_provider("  authority: https://login.microsoftonline.de\n");
+    let found = problems(&text, &no_env);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with(
+            "provider.authority: login.microsoftonline.de belongs to Microsoft \
+                              Cloud Germany, which closed on 29 October 2021"
+        ),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn external_id_and_custom_domain_authorities_load_without_a_cloud() {
+    for authority in ["https://contoso.ciamlogin.com", "https://login.contoso.com"] {
+        let text = with_provider(&format!("  authority: {authority}\n")).replace(
+            "11111111-2222-3333-4444-555555555555",
+            "contoso.onmicrosoft.com",
+        );
+        let config = load_str(&text, &no_env).unwrap();
+        assert_eq!(config.provider.authority.as_str(), format!("{authority}/"));
+        assert_eq!(config.provider.cloud, None);
+    }
+    // External ID has no multi-tenant endpoints.
+    let text = with_provider("  authority: https://contoso.ciamlogin.com\n")
+        .replace("11111111-2222-3333-4444-555555555555", "organizations");
+    assert!(has(
+        &problems(&text, &no_env),
+        "provider.tenant: organizations is not available with an External ID authority"
+    ));
+}
+
+#[test]
+fn exactly_one_credential_is_required() {
+    assert_eq!(
+        problems(&with_credential(""), &no_env),
+        [
+            "provider: give exactly one of client_secret, client_secret_file, client_certificate, \
+          federated_token_file; none is set (a client secret, certificate or federated \
+          credential of your app registration)"
+        ]
+    );
+    let two = with_provider("  federated_token_file: /var/run/token\n");
+    assert_eq!(
+        problems(&two, &no_env),
+        [
+            "provider: give exactly one of client_secret, client_secret_file, client_certificate, \
+          federated_token_file; found client_secret and federated_token_file"
+        ]
+    );
+    let three = with_provider(
+        "  client_secret_file: s\n  client_certificate: {cert_file: c, key_file: k}\n",
+    );
+    assert!(has(
+        &problems(&three, &no_env),
+        "provider: give exactly one of client_secret, client_secret_file, client_certificate, \
+         federated_token_file; found client_secret and client_secret_file and client_certificate"
+    ));
+}
+
+#[test]
+fn a_client_certificate_loads_from_pem_files() {
+    let (cert, key) = certificate_files("config-test");
+    let text = with_credential(&format!(
+        "  client_certificate:\n    cert_file: {}\n    key_file: {}\n",
+        cert.display(),
+        key.display()
+    ));
+    let config = load_str(&text, &no_env);
+    let (_, other_key) = certificate_files("config-other");
+    let mismatched = load_str(
+        &text.replace(&key.display().to_string(), &other_key.display().to_string()),
+        &no_env,
+    );
+    let swapped = text
+        .replace("cert_file", "tmp_file")
+        .replace("key_file", "cert_file");
+    let swapped = load_str(&swapped.replace("tmp_file", "key_file"), &no_env);
+    for path in [&cert, &key, &other_key] {
+        std::fs::remove_file(path).unwrap();
+    }
+    let credential = config.unwrap().provider.credential;
+    assert_eq!(credential.kind(), "client certificate");
+    assert!(!format!("{credential:?}").contains("PRIVATE KEY"));
+
+    let found: Vec<String> = mismatched
+        .unwrap_err()
+        .problems()
+        .iter()
+        .map(Problem::to_string)
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with(&format!(
+            "provider.client_certificate.key_file: {} does not belong",
+            other_key.display()
+        )),
+        "{found:?}"
+    );
+    let found: Vec<String> = swapped
+        .unwrap_err()
+        .problems()
+        .iter()
+        .map(Problem::to_string)
+        .collect();
+    assert!(
+        has(&found, "provider.client_certificate.cert_file:")
+            && found[0].contains("has no -----BEGIN CERTIFICATE-----"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn certificate_files_are_required_and_must_be_readable() {
+    let missing = temp_path("missing.key");
+    let text = with_credential(&format!(
+        "  client_certificate: {{cert_file: {}, key_file: {}}}\n",
+        missing.display(),
+        missing.display()
+    ));
+    let found = problems(&text, &no_env);
+    assert_eq!(found.len(), 2, "{found:?}");
+    for (i, key) in ["cert_file", "key_file"].into_iter().enumerate() {
+        let expected = format!(
+            "provider.client_certificate.{key}: cannot read {}: No such file or directory",
+            missing.display()
+        );
+        assert!(found[i].starts_with(&expected), "{found:?}");
+    }
+    let text = with_credential("  client_certificate: {cert_file: tls.crt}\n");
+    assert!(has(
+        &problems(&text, &no_env),
+        "provider.client_certificate.key_file: required; the certificate's RSA private key, PEM \
+         (e.g. tls.key)"
+    ));
+    let text = with_credential("  client_certificate: {cert: tls.crt, key_file: k}\n");
+    assert!(has(
+        &problems(&text, &no_env),
+        "provider.client_certificate.cert: unknown key; expected cert_file or key_file"
+    ));
+}
+
+#[test]
+fn a_federated_token_file_must_exist_and_not_be_empty() {
+    let token = temp_path("azure-identity-token");
+    std::fs::write(&token, "eyJ.token.sig\n").unwrap();
+    let text = with_credential(&format!("  federated_token_file: {}\n", token.display()));
+    let config = load_str(&text, &no_env);
+    std::fs::write(&token, "\n").unwrap();
+    let empty = problems(&text, &no_env);
+    std::fs::remove_file(&token).unwrap();
+    let missing = problems(&text, &no_env);
+
+    match config.unwrap().provider.credential {
+        ClientCredential::FederatedTokenFile(path) => assert_eq!(path, token),
+        other => panic!("expected a federated token file, got {other:?}"),
+    }
+    assert_eq!(
+        empty,
+        [format!(
+            "provider.federated_token_file: {} is empty",
+            token.display()
+        )]
+    );
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert!(
+        missing[0].starts_with(&format!(
+            "provider.federated_token_file: cannot read {}: ",
+            token.display()
+        )),
+        "{missing:?}"
+    );
+}
+
+/// A config with no client id, tenant, authority or credential: Workload Identity fills them.
+const WORKLOAD: &str = "
+public_url: https://app.example.com
+upstream: http://127.0.0.1:8080
+session:
+  secret: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
+";
+
+#[test]
+fn azure_workload_identity_variables_fill_the_provider() {
+    let token = temp_path("wi-token");
+    std::fs::write(&token, "eyJ.token.sig").unwrap();
+    let env = env_of(vec![
+        (
+            "AZURE_CLIENT_ID",
+            "22222222-0000-0000-0000-000000000000".to_owned(),
+        ),
+        (
+            "AZURE_TENANT_ID",
+            "33333333-0000-0000-0000-00000000000A".to_owned(),
+        ),
+        (
+            "AZURE_AUTHORITY_HOST",
+            "https://login.microsoftonline.us/".to_owned(),
+        ),
+        ("AZURE_FEDERATED_TOKEN_FILE", token.display().to_string()),
+    ]);
+    let config = load_str(WORKLOAD, &env);
+    // Keys in the file win; a credential in the file keeps the token file out.
+    let own = format!(
+        "{WORKLOAD}provider:\n  client_id: mine\n  tenant: contoso.com\n  cloud: china\n  \
+         client_secret: s\n"
+    );
+    let own = load_str(&own, &env);
+    std::fs::remove_file(&token).unwrap();
+
+    let p = config.unwrap().provider;
+    assert_eq!(p.client_id, "22222222-0000-0000-0000-000000000000");
+    assert_eq!(p.tenant, "33333333-0000-0000-0000-00000000000a");
+    assert_eq!(p.authority.as_str(), "https://login.microsoftonline.us/");
+    assert_eq!(p.cloud, Some(Cloud::UsGov));
+    assert!(matches!(&p.credential, ClientCredential::FederatedTokenFile(path) if *path == token));
+
+    let p = own.unwrap().provider;
+    assert_eq!(p.client_id, "mine");
+    assert_eq!(p.tenant, "contoso.com");
+    assert_eq!(
+        p.authority.as_str(),
+        "https://login.partner.microsoftonline.cn/"
+    );
+    assert_eq!(client_secret(&p.credential), "s");
+}
+
+#[test]
+fn workload_identity_problems_point_at_the_variable() {
+    let missing = temp_path("wi-missing");
+    let env = env_of(vec![
+        ("AZURE_CLIENT_ID", "c".to_owned()),
+        ("AZURE_TENANT_ID", "not a tenant!".to_owned()),
+        ("AZURE_FEDERATED_TOKEN_FILE", missing.display().to_string()),
+        ("AZURE_AUTHORITY_HOST", "  ".to_owned()),
+    ]);
+    let found = problems(WORKLOAD, &env);
+    assert!(
+        has(
+            &found,
+            "provider.tenant: the value from the environment is not a tenant"
+        ),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(
+            |p| p.starts_with("provider.federated_token_file: cannot read")
+                && p.ends_with("(the path comes from AZURE_FEDERATED_TOKEN_FILE)")
+        ),
+        "{found:?}"
+    );
+    // A blank AZURE_AUTHORITY_HOST is unset: the global default applies, no authority problem.
+    assert!(!has(&found, "provider.authority"), "{found:?}");
+    // Without the variables, the missing keys are named as usual.
+    let found = problems(WORKLOAD, &no_env);
+    assert!(has(&found, "provider.client_id: required"), "{found:?}");
+    assert!(has(&found, "provider: give exactly one of"), "{found:?}");
+}
+
+// ---- authorization, routes and api ----
+
+const MSA_TID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+#[test]
+fn every_authorization_rule_loads() {
+    let text = format!(
+        "{MINIMAL}authorization:
+  allowed_tenants: ['*', {MSA}]
+  allowed_email_domains: [contoso.com, '*.Fabrikam.com']
+  allowed_emails: [Alice@Contoso.com, alice@contoso.com]
+  allowed_users: [AAAAAAAA-0000-0000-0000-000000000001]
+  allowed_groups: [bbbbbbbb-0000-0000-0000-000000000002]
+  allowed_roles: [Admin, Tasks.Write]
+  groups_source: graph
+",
+        MSA = MSA_TID.to_uppercase()
+    );
+    let authorization = load_str(&text, &no_env).unwrap().authorization;
+    let rules = &authorization.rules;
+    assert_eq!(rules.allowed_tenants, TenantRule::Any { personal: true });
+    assert_eq!(
+        rules.allowed_email_domains,
+        [
+            DomainRule::Exact("contoso.com".into()),
+            DomainRule::AnySubdomainOf("fabrikam.com".into())
+        ]
+    );
+    assert_eq!(rules.allowed_emails, ["alice@contoso.com"]);
+    assert_eq!(
+        rules.allowed_users,
+        ["aaaaaaaa-0000-0000-0000-000000000001"]
+    );
+    assert_eq!(
+        rules.allowed_groups,
+        ["bbbbbbbb-0000-0000-0000-000000000002"]
+    );
+    assert_eq!(rules.allowed_roles, ["Admin", "Tasks.Write"]);
+    assert_eq!(authorization.groups_source, GroupsSource::Graph);
+}
+
+#[test]
+fn star_combines_only_with_the_personal_account_tenant() {
+    let common = MINIMAL.replace("11111111-2222-3333-4444-555555555555", "common");
+    let text = format!(
+        "{common}authorization:\n  allowed_tenants: ['*', {MSA_TID}, 11111111-2222-3333-4444-555555555555]\n"
+    );
+    let found = problems(&text, &no_env);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        has(&found, "authorization.allowed_tenants: \"*\" allows every tenant, so the only entry allowed next to it is the personal"),
+        "{found:?}"
+    );
+    let text = format!("{common}authorization:\n  allowed_tenants: [{MSA_TID}]\n");
+    assert_eq!(
+        load_str(&text, &no_env)
+            .unwrap()
+            .authorization
+            .rules
+            .allowed_tenants,
+        TenantRule::Only(vec![MSA_TID.into()])
+    );
+}
+
+#[test]
+fn bad_rule_values_are_named_with_their_key_path() {
+    let text = format!(
+        "{MINIMAL}authorization:
+  allowed_users: [alice@contoso.com]
+  allowed_groups: [Engineering, bbbbbbbb-0000-0000-0000-000000000002]
+  allowed_emails: [alice]
+  allowed_roles: ['Tasks Admin']
+  allowed_email_domains: ['*.com']
+  groups_source: ldap
+"
+    );
+    let found = problems(&text, &no_env);
+    for want in [
+        "authorization.allowed_users[0]: \"alice@contoso.com\" is not a user object id (a GUID)",
+        "authorization.allowed_groups[0]: \"Engineering\" is not a group object id (a GUID",
+        "authorization.allowed_emails[0]: \"alice\" is not an email address",
+        "authorization.allowed_roles[0]: \"Tasks Admin\" is not an app role value",
+        "authorization.allowed_email_domains[0]: \"*.com\" is not a domain name",
+        "authorization.groups_source: \"ldap\" is not a groups source; use claim",
+    ] {
+        assert!(has(&found, want), "{want} missing from {found:?}");
+    }
+    assert_eq!(found.len(), 6, "{found:?}");
+}
+
+#[test]
+fn routes_load_with_their_matchers_methods_actions_and_requirements() {
+    let text = format!(
+        "{MINIMAL}routes:
+  - path: /%7euser/
+    public: true
+  - regex: ^/api/v[0-9]+/admin(/|$)
+    deny: true
+  - path: /reports
+    methods: [get, POST]
+    mode: replace
+    allowed_groups: [BBBBBBBB-0000-0000-0000-000000000002]
+    allowed_tenants: ['*']
+    required_scopes: [Reports.Read]
+    required_roles: [Reader]
+  - regex: '^(?i)/Admin(/|$)'
+    deny: true
+"
+    );
+    let routes = load_str(&text, &no_env).unwrap().routes;
+    assert_eq!(routes.len(), 4);
+    assert!(matches!(&routes[0].matcher, PathMatcher::Prefix(p) if p == "/~user/"));
+    assert!(matches!(routes[0].action, RouteAction::Public));
+    assert!(routes[0].methods.is_empty());
+    match &routes[1].matcher {
+        PathMatcher::Regex(re) => {
+            assert!(re.is_match("/api/v2/admin/x") && !re.is_match("/x/api/v2/admin"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(routes[1].action, RouteAction::Deny));
+    let reports = &routes[2];
+    assert!(matches!(&reports.matcher, PathMatcher::Exact(p) if p == "/reports"));
+    assert_eq!(reports.methods, [http::Method::GET, http::Method::POST]);
+    match &reports.action {
+        RouteAction::Protect {
+            mode: RulesMode::Replace,
+            rules,
+        } => {
+            assert_eq!(
+                rules.allowed_groups,
+                ["bbbbbbbb-0000-0000-0000-000000000002"]
+            );
+            assert_eq!(rules.allowed_tenants, TenantRule::Any { personal: false });
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(reports.required_scopes, ["Reports.Read"]);
+    assert_eq!(reports.required_roles, ["Reader"]);
+    match &routes[3].matcher {
+        PathMatcher::Regex(re) => assert!(re.is_match("/ADMIN/x") && re.is_match("/admin")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn route_mistakes_are_named_with_their_key_path() {
+    let text = format!(
+        "{MINIMAL}routes:
+  - path: /a
+    regex: ^/a
+  - path: /b
+    public: true
+    deny: true
+  - path: /c
+    public: true
+    allowed_groups: [bbbbbbbb-0000-0000-0000-000000000002]
+  - regex: '^/d('
+  - regex: /e
+    deny: true
+  - path: /f
+    methods: [GETT]
+  - path: /g
+    deny: true
+    required_roles: [Admin]
+  - path: /h
+    mode: instead
+  - path: /i
+    methods: []
+  - path: /j;x
+  - path: /k%2f
+  - path: /l
+    allowed_users: [not-a-guid]
+  - path: /m
+    required_scopes: ['a b']
+"
+    );
+    let found = problems(&text, &no_env);
+    for want in [
+        "routes[0]: give exactly one of path",
+        "routes[1]: public and deny cannot both be set",
+        "routes[2]: public routes cannot carry rules",
+        "routes[3].regex: does not compile: ",
+        "routes[4].regex: must start with ^: unanchored patterns match more than intended",
+        "routes[5].methods[0]: \"GETT\" is not an HTTP method",
+        "routes[6]: deny routes cannot carry rules",
+        "routes[7].mode: \"instead\" is not a mode",
+        "routes[8].methods: lists no method",
+        "routes[9].path: must not contain ';'",
+        "routes[10].path: is refused like a request path would be: the path contains an encoded",
+        "routes[11].allowed_users[0]: \"not-a-guid\" is not a user object id",
+        "routes[12].required_scopes[0]: \"a b\" is not a single word",
+    ] {
+        assert!(has(&found, want), "{want} missing from {found:?}");
+    }
+    assert_eq!(found.len(), 13, "{found:?}");
+    assert!(
+        found.iter().all(|p| !p.contains('\n')),
+        "a problem spans lines: {found:?}"
+    );
+}
+
+#[test]
+fn unknown_route_and_api_keys_are_named() {
+    let text =
+        format!("{MINIMAL}routes:\n  - path: /a\n    allowed_group: [x]\napi:\n  enable: true\n");
+    let found = problems(&text, &no_env);
+    assert!(
+        has(&found, "routes[0].allowed_group: unknown key"),
+        "{found:?}"
+    );
+    assert!(
+        has(
+            &found,
+            "api.enable: unknown key; expected enabled or audiences"
+        ),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn the_api_section_loads_and_checks_audiences() {
+    let text = format!("{MINIMAL}api:\n  enabled: true\n  audiences: [api://orders, ' https://orders.example.com ']\n");
+    let api = load_str(&text, &no_env).unwrap().api;
+    assert!(api.enabled);
+    assert_eq!(
+        api.audiences,
+        ["api://orders", "https://orders.example.com"]
+    );
+    let text = format!("{MINIMAL}api:\n  enabled: maybe\n  audiences: ['two words']\n");
+    let found = problems(&text, &no_env);
+    assert!(
+        has(&found, "api.enabled: expected true or false"),
+        "{found:?}"
+    );
+    assert!(
+        has(&found, "api.audiences[0]: \"two words\" is not an audience"),
+        "{found:?}"
     );
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::microsoft::{ClientCredential, Cloud};
 use crate::secret::Secret;
 
 pub use load::{load_file, load_str, load_str_in, ConfigError, Problem};
@@ -31,17 +32,24 @@ pub struct Config {
     pub authorization: AuthorizationConfig,
     /// In file order; the first matching route wins.
     pub routes: Vec<RouteConfig>,
+    /// Bearer access tokens for this app's own API.
+    pub api: ApiConfig,
 }
 
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
     /// Scheme and host (and optional port) of the identity provider, no trailing slash in use.
-    /// https is required unless the host is loopback.
+    /// https is required unless the host is loopback. A Microsoft cloud host, an External ID
+    /// (`*.ciamlogin.com`) host, a custom domain or a local emulator; never a retired cloud.
     pub authority: Url,
+    /// The sovereign cloud the authority is in (given as `provider.cloud`, or known from the
+    /// authority's host); `None` for External ID, custom domains and emulators.
+    pub cloud: Option<Cloud>,
     /// `common`, `organizations`, `consumers`, a tenant GUID or a verified domain.
     pub tenant: String,
     pub client_id: String,
-    pub client_secret: Secret<String>,
+    /// Exactly one credential (secret, certificate or federated token file), checked at load.
+    pub credential: ClientCredential,
     /// Always contains `openid`.
     pub scopes: Vec<String>,
     /// After local sign-out, also send the browser to Microsoft's end_session endpoint.
@@ -60,29 +68,117 @@ pub struct SessionConfig {
     pub lifetime: Duration,
 }
 
+/// The tenant of every personal Microsoft account (outlook.com, hotmail.com, live.com, ...).
+pub const PERSONAL_ACCOUNTS_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// The `authorization` section: the default rules and where groups come from.
 #[derive(Debug, Clone, Default)]
 pub struct AuthorizationConfig {
-    /// Lower-case tenant GUIDs; `AnyTenant` when the list was `["*"]`; empty = no tenant rule.
+    /// Applied to every protected route (routes with `mode: replace` swap them for their own).
+    pub rules: Rules,
+    pub groups_source: GroupsSource,
+}
+
+/// Who may pass: any-of within a list, all-of across lists; an empty list is no constraint.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
     pub allowed_tenants: TenantRule,
-    /// Lower-case domains; empty = any domain.
-    pub allowed_email_domains: Vec<String>,
+    pub allowed_email_domains: Vec<DomainRule>,
+    /// Lower-case addresses with exactly one `@`.
+    pub allowed_emails: Vec<String>,
+    /// Lower-case user object ids (`oid`).
+    pub allowed_users: Vec<String>,
+    /// Lower-case group object ids.
+    pub allowed_groups: Vec<String>,
+    /// App role values, case-sensitive like the `roles` claim.
+    pub allowed_roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum TenantRule {
-    /// No tenant rule configured (allowed only for single-tenant / consumers authorities).
+    /// No tenant rule configured (allowed only for single-tenant / consumers authorities; in
+    /// route and query rules: no constraint).
     #[default]
     Unrestricted,
-    /// `["*"]`: any tenant, said explicitly.
-    Any,
+    /// `["*"]`: any work or school tenant, said explicitly. `personal`: the personal-account
+    /// tenant ([`PERSONAL_ACCOUNTS_TENANT`]) was listed next to `"*"`, so personal accounts pass
+    /// too.
+    Any { personal: bool },
     /// Only these tenant GUIDs (lower-case).
     Only(Vec<String>),
 }
 
+/// One `allowed_email_domains` entry, lower-case, without a trailing dot.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainRule {
+    /// `contoso.com`: exactly that domain.
+    Exact(String),
+    /// `*.contoso.com`: any subdomain (`eu.contoso.com`, `a.b.contoso.com`), not `contoso.com`.
+    AnySubdomainOf(String),
+}
+
+/// Where a user's groups come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GroupsSource {
+    /// The `groups` claim; Microsoft Graph only when the token says the list overflowed.
+    #[default]
+    Claim,
+    /// Always Microsoft Graph at sign-in (tenants that cannot emit the claim).
+    Graph,
+}
+
+/// One `routes` entry.
+#[derive(Debug, Clone)]
 pub struct RouteConfig {
-    /// Exact path, or a prefix when it ends with `/`.
-    pub path: String,
-    /// No sign-in needed; identity headers are still stripped.
-    pub public: bool,
+    pub matcher: PathMatcher,
+    /// Empty = any method. Listing GET also covers HEAD (servers answer HEAD with the GET
+    /// handler, so a GET-only rule must not be escaped by HEAD).
+    pub methods: Vec<http::Method>,
+    pub action: RouteAction,
+    /// Bearer callers need every one of these delegated scopes (`scp`).
+    pub required_scopes: Vec<String>,
+    /// Callers (bearer or browser) need every one of these app roles.
+    pub required_roles: Vec<String>,
+}
+
+/// How a route matches the normalised request path (no query). Case-sensitive.
+#[derive(Debug, Clone)]
+pub enum PathMatcher {
+    /// Exactly this path (normalised at load).
+    Exact(String),
+    /// Every path starting with this one, which ends with `/` (normalised at load).
+    Prefix(String),
+    /// Anchored at the start (`^`), checked at load.
+    Regex(regex::Regex),
+}
+
+/// What a matching route does.
+#[derive(Debug, Clone)]
+pub enum RouteAction {
+    /// No sign-in; identity headers are still stripped.
+    Public,
+    /// Always 403, signed in or not.
+    Deny,
+    /// Sign-in needed, and these rules.
+    Protect { mode: RulesMode, rules: Rules },
+}
+
+/// How a route's rules combine with the `authorization` defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RulesMode {
+    /// Both the defaults and the route's rules must pass.
+    #[default]
+    Add,
+    /// Only the route's rules (the default tenant rule still applies unless the route lists
+    /// tenants itself).
+    Replace,
+}
+
+/// The `api` section.
+#[derive(Debug, Clone, Default)]
+pub struct ApiConfig {
+    /// Accept `Authorization: Bearer <access token>` issued for this app.
+    pub enabled: bool,
+    /// Accepted `aud` values besides the client id and `api://{client id}`.
+    pub audiences: Vec<String>,
 }

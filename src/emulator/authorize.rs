@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::body::Body;
 
+use super::access_token;
 use super::grants::{Authorization, Pkce};
 use super::http::{self, Params};
 use super::pages;
@@ -193,6 +194,14 @@ pub(crate) fn authorize(state: &State, tenant: &TenantPath, params: &Params) -> 
         if !scopes.iter().any(|x| x == s) {
             scopes.push(s.to_string());
         }
+    }
+    // A scope naming an API that does not exist fails here, as at Microsoft (AADSTS500011).
+    let tenant_name = match &tenant.scope {
+        super::tenancy::Scope::Tenant(tid) => tid.as_str(),
+        _ => tenant.segment.as_str(),
+    };
+    if let Err(err) = access_token::resolve(&state.config, &scopes, false, tenant_name) {
+        return fail(&reply, err);
     }
     let pkce = match pkce(params) {
         Ok(p) => p,

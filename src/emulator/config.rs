@@ -60,20 +60,58 @@ pub struct UserConfig {
     pub roles: Vec<String>,
 }
 
-/// An app registration. Debug redacts the secret.
+/// An app registration: a client that asks for tokens and, at the same time, an API that tokens
+/// can be issued for (`api://{client_id}`). Debug redacts the secret.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppConfig {
     pub client_id: String,
+    /// The client secret; empty when the app authenticates with assertions only.
+    #[serde(default)]
     pub client_secret: String,
     pub name: String,
     #[serde(default)]
     pub sign_in_audience: SignInAudience,
-    /// Required for `AzureADMyOrg`: the only tenant the app exists in.
+    /// Required for `AzureADMyOrg`: the only tenant the app exists in. Also the tenant of
+    /// client-credentials tokens requested on `/organizations`.
     #[serde(default)]
     pub home_tenant: Option<String>,
     /// Absolute http(s) URIs without fragment; matched exactly, except loopback ports.
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
+    /// Microsoft's `api.requestedAccessTokenVersion`: 1 or 2, the version of access tokens
+    /// issued *for this app's API* (whoever the caller is). Apps that accept personal accounts
+    /// must use 2, as at Microsoft.
+    #[serde(default = "default_access_token_version")]
+    pub access_token_version: u8,
+    /// Application permissions (app-role values of other APIs) granted to this app: the `roles`
+    /// of its app-only (client-credentials) tokens.
+    #[serde(default)]
+    pub app_roles_granted: Vec<String>,
+    /// PEM X.509 certificates (`-----BEGIN CERTIFICATE-----`, RSA keys) whose private keys may
+    /// sign client assertions, named by `x5t#S256` or `x5t` in the assertion header.
+    #[serde(default)]
+    pub certificates: Vec<String>,
+    /// Workload identity federation: tokens from these external issuers are client assertions.
+    #[serde(default)]
+    pub federated_credentials: Vec<FederatedCredential>,
+}
+
+/// A federated identity credential: a trusted external issuer, subject and audience. Matching is
+/// exact and case-sensitive, as at Microsoft.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedCredential {
+    /// The external token's `iss` (e.g. a Kubernetes cluster's OIDC issuer URL).
+    pub issuer: String,
+    /// Its `sub` (e.g. `system:serviceaccount:ns:name`).
+    pub subject: String,
+    /// Accepted `aud` values.
+    #[serde(default = "default_federated_audiences")]
+    pub audiences: Vec<String>,
+    /// The issuer's public keys as a JWKS (`{"keys": [...]}`), inline: the emulator cannot fetch
+    /// a cluster's discovery document.
+    pub jwks: serde_json::Value,
 }
 
 /// Microsoft's `signInAudience` values: which accounts the app accepts.
@@ -99,99 +137,43 @@ impl fmt::Debug for AppConfig {
             .field("sign_in_audience", &self.sign_in_audience)
             .field("home_tenant", &self.home_tenant)
             .field("redirect_uris", &self.redirect_uris)
+            .field("access_token_version", &self.access_token_version)
+            .field("app_roles_granted", &self.app_roles_granted)
+            .field("certificates", &self.certificates.len())
+            .field("federated_credentials", &self.federated_credentials)
             .finish()
     }
 }
 
-fn default_region() -> String {
-    "NA".to_string()
-}
-
-impl Default for EmulatorConfig {
+/// An app with no credentials and no redirect URIs: fill in what a test needs with
+/// `AppConfig { client_id, .., ..AppConfig::default() }`.
+impl Default for AppConfig {
     fn default() -> Self {
-        let tenant = |id: &str, name: &str, domains: &[&str]| TenantConfig {
-            id: id.to_string(),
-            name: name.to_string(),
-            domains: domains.iter().map(|s| s.to_string()).collect(),
-            region: default_region(),
-        };
-        let user = |oid: &str,
-                    name: &str,
-                    username: &str,
-                    tenant: &str,
-                    groups: &[&str],
-                    roles: &[&str]| {
-            UserConfig {
-                oid: oid.to_string(),
-                name: name.to_string(),
-                username: username.to_string(),
-                email: Some(username.to_string()),
-                tenant: tenant.to_string(),
-                groups: groups.iter().map(|s| s.to_string()).collect(),
-                roles: roles.iter().map(|s| s.to_string()).collect(),
-            }
-        };
-        EmulatorConfig {
-            tenants: vec![
-                tenant(
-                    d::CONTOSO_TID,
-                    "Contoso",
-                    &["contoso.onmicrosoft.com", "contoso.com"],
-                ),
-                tenant(
-                    d::FABRIKAM_TID,
-                    "Fabrikam",
-                    &["fabrikam.onmicrosoft.com", "fabrikam.com"],
-                ),
-                TenantConfig {
-                    region: "WW".to_string(),
-                    ..tenant(d::CONSUMERS_TID, "Microsoft personal accounts", &[])
-                },
-            ],
-            users: vec![
-                user(
-                    d::ALICE_OID,
-                    "Alice Admin",
-                    d::ALICE,
-                    d::CONTOSO_TID,
-                    &[d::ENGINEERING_GROUP, d::ALL_STAFF_GROUP],
-                    &["Admin"],
-                ),
-                user(
-                    d::BOB_OID,
-                    "Bob Reader",
-                    d::BOB,
-                    d::CONTOSO_TID,
-                    &[d::ALL_STAFF_GROUP],
-                    &["Reader"],
-                ),
-                user(
-                    d::CAROL_OID,
-                    "Carol Fabrikam",
-                    d::CAROL,
-                    d::FABRIKAM_TID,
-                    &[],
-                    &[],
-                ),
-                user(
-                    d::DAVE_OID,
-                    "Dave Personal",
-                    d::DAVE,
-                    d::CONSUMERS_TID,
-                    &[],
-                    &[],
-                ),
-            ],
-            apps: vec![AppConfig {
-                client_id: d::CLIENT_ID.to_string(),
-                client_secret: d::CLIENT_SECRET.to_string(),
-                name: "entrance (emulator app)".to_string(),
-                sign_in_audience: SignInAudience::AzureADandPersonalMicrosoftAccount,
-                home_tenant: Some(d::CONTOSO_TID.to_string()),
-                redirect_uris: d::REDIRECT_URIS.iter().map(|s| s.to_string()).collect(),
-            }],
+        AppConfig {
+            client_id: String::new(),
+            client_secret: String::new(),
+            name: String::new(),
+            sign_in_audience: SignInAudience::default(),
+            home_tenant: None,
+            redirect_uris: Vec::new(),
+            access_token_version: default_access_token_version(),
+            app_roles_granted: Vec::new(),
+            certificates: Vec::new(),
+            federated_credentials: Vec::new(),
         }
     }
+}
+
+fn default_access_token_version() -> u8 {
+    2
+}
+
+fn default_federated_audiences() -> Vec<String> {
+    vec!["api://AzureADTokenExchange".to_string()]
+}
+
+pub(super) fn default_region() -> String {
+    "NA".to_string()
 }
 
 impl EmulatorConfig {
@@ -289,9 +271,19 @@ impl EmulatorConfig {
                     a.client_id
                 ));
             }
-            if a.client_secret.is_empty() {
-                problems.push(format!("apps[{i}].client_secret: must not be empty"));
+            if a.client_secret.is_empty()
+                && a.certificates.is_empty()
+                && a.federated_credentials.is_empty()
+            {
+                problems.push(format!(
+                    "apps[{i}]: needs a client_secret, certificates or federated_credentials"
+                ));
             }
+            problems.extend(
+                check_credentials(a)
+                    .into_iter()
+                    .map(|p| format!("apps[{i}].{p}")),
+            );
             match (&a.home_tenant, a.sign_in_audience) {
                 (None, SignInAudience::AzureADMyOrg) => {
                     problems.push(format!("apps[{i}].home_tenant: required for AzureADMyOrg"))
@@ -342,6 +334,42 @@ impl EmulatorConfig {
     }
 }
 
+/// Token version and credentials of one app; each problem starts with its key path below the app.
+fn check_credentials(a: &AppConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    match a.access_token_version {
+        1 if a.sign_in_audience != SignInAudience::AzureADMyOrg
+            && a.sign_in_audience != SignInAudience::AzureADMultipleOrgs =>
+        {
+            problems.push(
+                "access_token_version: must be 2 for apps that accept personal accounts \
+                 (Microsoft refuses requestedAccessTokenVersion 1 for them)"
+                    .to_string(),
+            )
+        }
+        1 | 2 => {}
+        v => problems.push(format!("access_token_version: {v} is not 1 or 2")),
+    }
+    for (j, pem) in a.certificates.iter().enumerate() {
+        if let Err(why) = super::certificate::ClientCertificate::from_pem(pem) {
+            problems.push(format!("certificates[{j}]: {why}"));
+        }
+    }
+    for (j, f) in a.federated_credentials.iter().enumerate() {
+        let at = format!("federated_credentials[{j}]");
+        if f.issuer.is_empty() || f.subject.is_empty() {
+            problems.push(format!("{at}: issuer and subject must not be empty"));
+        }
+        if f.audiences.is_empty() {
+            problems.push(format!("{at}.audiences: must not be empty"));
+        }
+        if let Err(why) = super::assertion::jwk_set(&f.jwks) {
+            problems.push(format!("{at}.jwks: {why}"));
+        }
+    }
+    problems
+}
+
 fn check_redirect_uri(uri: &str) -> Result<(), String> {
     let parsed =
         url::Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URL: {e}"))?;
@@ -355,51 +383,5 @@ fn check_redirect_uri(uri: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn built_in_config_is_valid() {
-        EmulatorConfig::default().validate().unwrap();
-    }
-
-    #[test]
-    fn yaml_loads_and_normalises_domains() {
-        let yaml = r#"
-tenants:
-  - { id: 6E5F1D2C-3B4A-4C5D-8E7F-0A1B2C3D4E5F, name: Contoso, domains: [Contoso.com] }
-users:
-  - { oid: a11ce000-1b2c-4d3e-8f40-5a6b7c8d9e0f, name: A, username: a@contoso.com, tenant: contoso.com }
-apps:
-  - client_id: 4d2b9c6e-8f1a-4e3b-a5c7-2d9e0f1a3b5c
-    client_secret: s
-    name: app
-    sign_in_audience: AzureADMyOrg
-    home_tenant: 6e5f1d2c-3b4a-4c5d-8e7f-0a1b2c3d4e5f
-    redirect_uris: [http://127.0.0.1/cb]
-"#;
-        let c = EmulatorConfig::from_yaml_str(yaml).unwrap();
-        assert_eq!(c.users[0].tenant, d::CONTOSO_TID);
-        assert_eq!(c.apps[0].sign_in_audience, SignInAudience::AzureADMyOrg);
-    }
-
-    #[test]
-    fn yaml_unknown_key_names_its_path() {
-        let err = EmulatorConfig::from_yaml_str(
-            "tenants: []\nusers: []\napps: [{client_id: x, colour: red}]",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("apps[0]") && err.contains("colour"), "{err}");
-    }
-
-    #[test]
-    fn yaml_validation_collects_every_problem() {
-        let yaml = "tenants: [{id: nope, name: T}]\nusers: [{oid: x, name: U, username: u, tenant: t}]\napps: []";
-        let err = EmulatorConfig::from_yaml_str(yaml).unwrap_err().to_string();
-        for part in ["tenants[0].id", "users[0].oid", "users[0].tenant"] {
-            assert!(err.contains(part), "{err}");
-        }
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

@@ -34,10 +34,25 @@ pub const BOB: &str = "bob@contoso.com";
 pub const CAROL: &str = "carol@fabrikam.com";
 /// Personal Microsoft account (consumers tenant); no groups.
 pub const DAVE: &str = "dave@outlook.com";
+/// Contoso; in [`erin_groups`] (250 groups, Engineering and All Staff among them), so her tokens
+/// carry the groups overage claim instead of `groups`; no roles.
+pub const ERIN: &str = "erin@contoso.com";
 
 /// Object ids (`oid`) of the built-in users.
 pub const ALICE_OID: &str = "a11ce000-1b2c-4d3e-8f40-5a6b7c8d9e0f";
 pub const BOB_OID: &str = "b0b00000-2c3d-4e4f-9a50-6b7c8d9e0f1a";
 pub const CAROL_OID: &str = "ca201000-3d4e-4f5a-8b60-7c8d9e0f1a2b";
+pub const ERIN_OID: &str = "e4100000-4e5f-4a6b-9c70-8d9e0f1a2b3c";
 /// Personal accounts' oids start with zeros at Microsoft; this one imitates that shape.
 pub const DAVE_OID: &str = "00000000-0000-0000-d4e5-f6a7b8c9d0e1";
+
+/// How many groups Erin is in: more than the 200 a JWT may carry.
+const ERIN_GROUP_COUNT: usize = 250;
+
+/// Erin's 250 group object ids, in a fixed order: [`ENGINEERING_GROUP`], [`ALL_STAFF_GROUP`],
+/// then 248 generated ones (`e5a00000-0000-4000-8000-0000000000NN`, same every run).
+pub fn erin_groups() -> Vec<String> {
+    let mut groups = vec![ENGINEERING_GROUP.to_string(), ALL_STAFF_GROUP.to_string()];
+    groups.extend((1..=ERIN_GROUP_COUNT - 2).map(|i| format!("e5a00000-0000-4000-8000-{i:012x}")));
+    groups
+}

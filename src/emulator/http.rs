@@ -130,11 +130,16 @@ pub(crate) fn parse_params(raw: &[u8]) -> Params {
 
 /// Read a whole form body, bounded.
 pub(crate) async fn read_form(body: Incoming) -> Result<Params, FormError> {
+    Ok(parse_params(&read_bytes(body).await?))
+}
+
+/// Read a whole body (form or JSON), bounded.
+pub(crate) async fn read_bytes(body: Incoming) -> Result<bytes::Bytes, FormError> {
     let collected = Limited::new(body, MAX_FORM_BYTES)
         .collect()
         .await
         .map_err(|_| FormError::Unreadable)?;
-    Ok(parse_params(&collected.to_bytes()))
+    Ok(collected.to_bytes())
 }
 
 #[cfg(test)]

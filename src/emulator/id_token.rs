@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::config::UserConfig;
+use super::groups::insert_group_claims;
 use super::keys::SigningKey;
 use super::protocol::{guid, opaque, unix_now};
 use super::Tamper;
@@ -73,9 +74,7 @@ pub(crate) fn claims(input: &IdTokenInput<'_>) -> Map<String, Value> {
             c.insert("email".into(), json!(email));
         }
     }
-    if !user.groups.is_empty() {
-        c.insert("groups".into(), json!(user.groups));
-    }
+    insert_group_claims(&mut c, user);
     if !user.roles.is_empty() {
         c.insert("roles".into(), json!(user.roles));
     }

@@ -1,39 +1,69 @@
-//! A local imitation of the Microsoft identity platform v2.0 (Entra ID and personal accounts) for
-//! development and tests: discovery, JWKS, /authorize with a user picker, /token, /logout.
+//! A local imitation of the Microsoft identity platform (Entra ID and personal accounts) and of
+//! the slice of Microsoft Graph a gateway needs, for development and tests: discovery (v2 and
+//! v1), JWKS, /authorize with a user picker, /token (code, refresh and client-credentials
+//! grants; secrets, certificate and federated client assertions), /logout and Graph group
+//! membership.
 //!
 //! It owns its own tokens, keys and checks and must share no validation code with the gateway
-//! (nothing from `crate::oidc`, `crate::session` or `crate::policy`), so a bug in one cannot hide
-//! the same bug in the other. It signs anyone in who clicks a button: never expose it.
+//! (nothing from `crate::oidc`, `crate::bearer`, `crate::session`, `crate::policy` or
+//! `crate::microsoft`), so a bug in one cannot hide the same bug in the other. It signs anyone
+//! in who clicks a button: never expose it.
 //!
 //! Endpoints (`{tenant}` = `common`, `organizations`, `consumers`, a tenant GUID or domain):
 //! - `GET /{tenant}/v2.0/.well-known/openid-configuration`, `GET /{tenant}/discovery/v2.0/keys`
+//! - `GET /{tenant}/.well-known/openid-configuration`, `GET /{tenant}/discovery/keys` (v1
+//!   metadata; the v1 authorize and token endpoints it names are not implemented: 404)
 //! - `GET|POST /{tenant}/oauth2/v2.0/authorize`, `POST /{tenant}/oauth2/v2.0/token`
 //! - `GET|POST /{tenant}/oauth2/v2.0/logout`, `GET /` (directory), `GET /error?code=n`
+//! - Microsoft Graph (discovery's `msgraph_host` is this emulator):
+//!   `GET /v1.0/{me|users/{id}}/transitiveMemberOf[/microsoft.graph.group]`,
+//!   `POST /v1.0/{me|users/{id}}/getMemberObjects`
 
+mod access_token;
+mod assertion;
 mod authorize;
+mod builtin;
+mod certificate;
+mod client_auth;
+mod client_credentials;
 mod config;
 pub mod defaults;
 mod discovery;
 mod grants;
+mod graph;
+mod groups;
 mod http;
 mod id_token;
 mod keys;
 mod pages;
 mod protocol;
 mod router;
+mod sha1;
 mod tenancy;
+pub mod testing;
 mod token;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_credentials;
+#[cfg(test)]
+mod tests_graph;
+#[cfg(test)]
+mod tests_tokens;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
-pub use config::{AppConfig, EmulatorConfig, SignInAudience, TenantConfig, UserConfig};
+pub use config::{
+    AppConfig, EmulatorConfig, FederatedCredential, SignInAudience, TenantConfig, UserConfig,
+};
 
+use assertion::SeenAssertions;
 use grants::Grants;
+use graph::GraphService;
 use keys::{KeyRing, SigningKey};
 
 /// Why the emulator could not load its config or start.
@@ -78,6 +108,46 @@ pub enum Tamper {
     MissingTid,
 }
 
+/// An API access token to mint directly, for tests of a resource server (see
+/// [`Emulator::mint_access_token`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenSpec {
+    /// The user's sign-in name; `None` for an app-only token. A name the directory does not know
+    /// gets a made-up user (deterministic oid, no groups) in `tenant` or Contoso.
+    pub user: Option<String>,
+    /// Overrides `tid` (and the issuer's tenant); default: the user's tenant, for app-only tokens
+    /// the app's home tenant, else Contoso.
+    pub tenant: Option<String>,
+    /// 1 or 2 (anything but 1 means 2).
+    pub version: u8,
+    /// `aud`; default `client_id` (v2) or `api://{client_id}` (v1).
+    pub audience: Option<String>,
+    /// `scp` entries (user tokens only); a resource prefix (`api://…/`) is stripped.
+    pub scopes: Vec<String>,
+    pub roles: Vec<String>,
+    /// The API's client id (default audience) and the caller's (`azp` / `appid`).
+    pub client_id: String,
+    /// Issued two hours ago, expired one hour ago.
+    pub expired: bool,
+}
+
+/// A v2 user token for the built-in app's API, unexpired, with no scopes or roles: set the
+/// fields a test cares about with `AccessTokenSpec { .., ..AccessTokenSpec::default() }`.
+impl Default for AccessTokenSpec {
+    fn default() -> Self {
+        AccessTokenSpec {
+            user: Some(defaults::ALICE.to_string()),
+            tenant: None,
+            version: 2,
+            audience: None,
+            scopes: Vec::new(),
+            roles: Vec::new(),
+            client_id: defaults::CLIENT_ID.to_string(),
+            expired: false,
+        }
+    }
+}
+
 /// One user as the demo banner lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSummary {
@@ -97,6 +167,10 @@ pub(crate) struct State {
     /// Applied to exactly one ID token, then cleared.
     pub tamper: Mutex<Option<Tamper>>,
     pub token_requests: AtomicUsize,
+    /// Certificate-assertion `jti`s already used.
+    pub assertions: SeenAssertions,
+    /// Microsoft Graph's tokens, outage switch and request count.
+    pub graph: GraphService,
 }
 
 impl State {
@@ -134,6 +208,8 @@ pub async fn start(
         grants: Grants::default(),
         tamper: Mutex::new(None),
         token_requests: AtomicUsize::new(0),
+        assertions: SeenAssertions::default(),
+        graph: GraphService::default(),
     });
     let shared = Arc::clone(&state);
     let running = crate::server::spawn(listener, move |req, _peer| {
@@ -192,6 +268,36 @@ impl Emulator {
     /// POSTs to any token endpoint so far, successful or not.
     pub fn token_requests(&self) -> usize {
         self.state.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// Switch Microsoft Graph on (the default) or off; while off every Graph request gets 503
+    /// `serviceNotAvailable`.
+    pub fn set_graph_available(&self, available: bool) {
+        self.state.graph.down.store(!available, Ordering::SeqCst);
+    }
+
+    /// Requests to the Graph endpoints (`/v1.0/…`) so far, answered or not.
+    pub fn graph_requests(&self) -> usize {
+        self.state.graph.requests.load(Ordering::SeqCst)
+    }
+
+    /// A JWT access token for an app's API, signed with the current key, exactly as the token
+    /// endpoint would issue it (delegated when `spec.user` is set, app-only otherwise). Returns an
+    /// empty string only if signing fails, which a test then sees as an invalid token.
+    pub fn mint_access_token(&self, spec: AccessTokenSpec) -> String {
+        let claims = access_token::minted_claims(
+            &self.state.config,
+            &self.state.authority,
+            &spec,
+            SystemTime::now(),
+        );
+        match access_token::sign(&claims, &self.state.keys.current()) {
+            Ok(jwt) => jwt,
+            Err(error) => {
+                tracing::error!(%error, "emulator could not sign a minted access token");
+                String::new()
+            }
+        }
     }
 
     /// Every user, for a banner.

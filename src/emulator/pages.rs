@@ -69,7 +69,7 @@ pub(crate) fn home(state: &State) -> Response<Body> {
                 esc(&u.name),
                 esc(tenant),
                 esc(&u.oid),
-                esc(&u.groups.join(", ")),
+                esc(&group_summary(&u.groups)),
                 esc(&u.roles.join(", "))
             )
         })
@@ -82,6 +82,17 @@ pub(crate) fn home(state: &State) -> Response<Body> {
          <h2>Users</h2><table><tr><th>Username</th><th>Name</th><th>Tenant</th><th>oid</th><th>Groups</th><th>Roles</th></tr>{users}</table>"
     );
     http::html(StatusCode::OK, layout("Directory", &body))
+}
+
+/// A user's groups for the directory page: listed when few, counted when many.
+fn group_summary(groups: &[String]) -> String {
+    match groups.len() {
+        0..=10 => groups.join(", "),
+        n if n > super::groups::JWT_GROUP_LIMIT => {
+            format!("{n} groups (over 200: tokens carry the overage claim; ask Graph)")
+        }
+        n => format!("{n} groups"),
+    }
 }
 
 /// The user picker. Each button posts the original parameters (minus `prompt` and

@@ -1,5 +1,5 @@
 //! Which endpoint a request is for: path and method to handler, tenant segment resolved once
-//! (unknown tenant → AADSTS90002 for every tenant path).
+//! (unknown tenant → AADSTS90002 for every tenant path); `/v1.0/…` goes to Microsoft Graph.
 
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
@@ -12,12 +12,14 @@ use crate::body::Body;
 use super::http::{self, parse_params};
 use super::protocol::Trace;
 use super::tenancy::{unknown_tenant, TenantPath};
-use super::{authorize, discovery, pages, token, State};
+use super::{authorize, discovery, graph, pages, token, State};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     Discovery,
     Keys,
+    DiscoveryV1,
+    KeysV1,
     Authorize,
     Token,
     Logout,
@@ -28,6 +30,8 @@ impl Endpoint {
         match rest {
             ["v2.0", ".well-known", "openid-configuration"] => Some(Endpoint::Discovery),
             ["discovery", "v2.0", "keys"] => Some(Endpoint::Keys),
+            [".well-known", "openid-configuration"] => Some(Endpoint::DiscoveryV1),
+            ["discovery", "keys"] => Some(Endpoint::KeysV1),
             ["oauth2", "v2.0", "authorize"] => Some(Endpoint::Authorize),
             ["oauth2", "v2.0", "token"] => Some(Endpoint::Token),
             ["oauth2", "v2.0", "logout"] => Some(Endpoint::Logout),
@@ -37,7 +41,9 @@ impl Endpoint {
 
     fn allows(self, method: &Method) -> Result<(), &'static str> {
         let ok = match self {
-            Endpoint::Discovery | Endpoint::Keys => method == Method::GET || method == Method::HEAD,
+            Endpoint::Discovery | Endpoint::Keys | Endpoint::DiscoveryV1 | Endpoint::KeysV1 => {
+                method == Method::GET || method == Method::HEAD
+            }
             Endpoint::Authorize | Endpoint::Logout => {
                 method == Method::GET || method == Method::POST
             }
@@ -45,7 +51,10 @@ impl Endpoint {
         };
         match (ok, self) {
             (true, _) => Ok(()),
-            (false, Endpoint::Discovery | Endpoint::Keys) => Err("GET"),
+            (
+                false,
+                Endpoint::Discovery | Endpoint::Keys | Endpoint::DiscoveryV1 | Endpoint::KeysV1,
+            ) => Err("GET"),
             (false, Endpoint::Authorize | Endpoint::Logout) => Err("GET, POST"),
             (false, Endpoint::Token) => Err("POST"),
         }
@@ -60,6 +69,7 @@ pub(crate) async fn handle(state: &State, req: Request<Incoming>) -> Response<Bo
     match segments.as_slice() {
         [""] if req.method() == Method::GET => pages::home(state),
         ["error"] if req.method() == Method::GET => pages::error_lookup(&query),
+        ["v1.0", rest @ ..] => graph::handle(state, rest, &query, req).await,
         [tenant, rest @ ..] => match Endpoint::from_rest(rest) {
             Some(endpoint) => tenant_endpoint(state, endpoint, tenant, query, req).await,
             None => http::not_found(),
@@ -89,6 +99,8 @@ async fn tenant_endpoint(
     match endpoint {
         Endpoint::Discovery => discovery::openid_configuration(state, &tenant),
         Endpoint::Keys => discovery::jwks(state, &tenant),
+        Endpoint::DiscoveryV1 => discovery::openid_configuration_v1(state, &tenant),
+        Endpoint::KeysV1 => discovery::jwks_v1(state),
         Endpoint::Authorize => {
             let params = match form_or_query(req, query).await {
                 Ok(p) => p,

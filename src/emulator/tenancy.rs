@@ -236,8 +236,12 @@ mod tests {
                 .map(|(u, _)| u.username.clone())
                 .collect()
         };
-        assert_eq!(who("common"), [d::ALICE, d::BOB, d::CAROL, d::DAVE]);
-        assert_eq!(who("organizations"), [d::ALICE, d::BOB, d::CAROL]);
+        assert_eq!(
+            who("common"),
+            [d::ALICE, d::BOB, d::CAROL, d::DAVE, d::ERIN]
+        );
+        assert_eq!(who("organizations"), [d::ALICE, d::BOB, d::CAROL, d::ERIN]);
+        assert_eq!(who("contoso.com"), [d::ALICE, d::BOB, d::ERIN]);
         assert_eq!(who("consumers"), [d::DAVE]);
         assert_eq!(who("fabrikam.com"), [d::CAROL]);
         let denied = resolve(d::CONTOSO_TID)

@@ -350,6 +350,15 @@ async fn authorize_errors_after_redirect_validation_go_back_to_the_client() {
             "unsupported_response_type",
             "AADSTS700054",
         ),
+        (
+            "common",
+            vec![(
+                "scope",
+                "openid api://00000000-0000-4000-8000-000000000000/x",
+            )],
+            "invalid_resource",
+            "AADSTS500011",
+        ),
     ];
     for (tenant, extra, error, code) in cases {
         let resp = authorize(&em, tenant, &extra).await;
@@ -462,7 +471,7 @@ async fn logout_redirects_only_to_registered_origins() {
         .await
         .unwrap();
     assert!(home.text().await.unwrap().contains(d::DAVE));
-    assert_eq!(em.users().len(), 4);
+    assert_eq!(em.users().len(), 5);
     em.shutdown().await;
 }
 

@@ -1,49 +1,44 @@
-//! `POST /{tenant}/oauth2/v2.0/token`: client authentication (secret in the body or HTTP
-//! Basic), the `authorization_code` and `refresh_token` grants, and the token response.
+//! `POST /{tenant}/oauth2/v2.0/token`: the `authorization_code`, `refresh_token` and
+//! `client_credentials` grants after client authentication ([`super::client_auth`]), and the
+//! token response. The access token depends on the resource of the scopes
+//! ([`super::access_token`]): Microsoft Graph gets an opaque token, an app's API a signed JWT.
 //!
 //! Errors are Microsoft's JSON shape; `invalid_client` is 401, the rest 400.
 
 use std::time::{Instant, SystemTime};
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap};
+use hyper::header;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Value};
-use subtle::ConstantTimeEq;
 
 use crate::body::Body;
 
-use super::config::AppConfig;
+use super::access_token::{self, ApiTokenInput, Principal, Resource, ResourceScopes};
+use super::client_auth::{authenticate, basic_credentials, missing, param, Client};
+use super::config::{AppConfig, UserConfig};
 use super::grants::{Authorization, Pkce};
+use super::graph::GraphGrant;
 use super::http::{self, Params};
 use super::id_token::{self, IdTokenInput};
 use super::keys::SigningKey;
-use super::protocol::{guid, opaque, s256, AadError, Trace};
-use super::tenancy::{Scope, TenantPath, Unavailable};
-use super::{State, Tamper};
+use super::protocol::{guid, s256, AadError, Trace};
+use super::tenancy::{Scope, TenantPath};
+use super::{client_credentials, State, Tamper};
 
 /// Access-token lifetime reported in `expires_in`/`ext_expires_in`.
-const ACCESS_TOKEN_SECS: u64 = 3600;
-
-fn param<'p>(params: &'p Params, name: &str) -> Option<&'p str> {
-    params
-        .get(name)
-        .map(String::as_str)
-        .filter(|s| !s.is_empty())
-}
-
-fn missing(name: &str) -> AadError {
-    AadError::new(
-        "invalid_request",
-        900144,
-        format!("The request body must contain the following parameter: '{name}'."),
-    )
-}
+const ACCESS_TOKEN_SECS: i64 = access_token::LIFETIME_SECS;
 
 fn invalid_grant(code: u32, message: &str) -> AadError {
     AadError::new("invalid_grant", code, message)
+}
+
+fn server_error(detail: &str) -> AadError {
+    AadError::new(
+        "server_error",
+        90100,
+        format!("An error occurred in the emulator: {detail}"),
+    )
 }
 
 /// Handle one token request.
@@ -52,13 +47,11 @@ pub(crate) async fn token(
     tenant: &TenantPath,
     req: Request<Incoming>,
 ) -> Response<Body> {
-    let trace = Trace::new(SystemTime::now());
+    let now = SystemTime::now();
+    let trace = Trace::new(now);
     let basic = basic_credentials(req.headers());
     let result = match http::read_form(req.into_body()).await {
-        Ok(params) => match grant(state, tenant, &params, basic) {
-            Ok((auth, nonce)) => respond_with_tokens(state, auth, nonce).await,
-            Err(e) => Err(e),
-        },
+        Ok(params) => issue(state, tenant, &params, basic, now).await,
         Err(e) => Err(AadError::new(
             "invalid_request",
             9002313,
@@ -86,59 +79,42 @@ pub(crate) async fn token(
     }
 }
 
-/// `client_secret_basic` credentials, if the request used them: `Ok(None)` for no (or another
-/// scheme's) Authorization header, `Err` for a malformed Basic one.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, AadError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let malformed = || {
-        AadError::new(
-            "invalid_client",
-            7000218,
-            "The Authorization header is not valid HTTP Basic client authentication.",
-        )
-    };
-    let text = value.to_str().map_err(|_| malformed())?;
-    let Some((scheme, rest)) = text.split_once(' ') else {
-        return Ok(None);
-    };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Ok(None);
-    }
-    let decoded = STANDARD.decode(rest.trim()).map_err(|_| malformed())?;
-    let (id, secret) = decoded
-        .iter()
-        .position(|&b| b == b':')
-        .map(|i| (&decoded[..i], &decoded[i + 1..]))
-        .ok_or_else(malformed)?;
-    // RFC 6749 §2.3.1: both halves are form-urlencoded before joining.
-    let unescape = |b: &[u8]| -> String {
-        url::form_urlencoded::parse(&[b"x=", b].concat())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    Ok(Some((unescape(id), unescape(secret))))
-}
-
-/// Authenticate the client, then check and use the grant. Returns the authorization behind it
-/// and whether its nonce goes into the ID token (code grant only).
-fn grant(
+/// Check the grant type, authenticate the client, then use the grant.
+async fn issue(
     state: &State,
     tenant: &TenantPath,
     params: &Params,
     basic: Result<Option<(String, String)>, AadError>,
-) -> Result<(Authorization, bool), AadError> {
+    now: SystemTime,
+) -> Result<Value, AadError> {
     let grant_type = param(params, "grant_type").ok_or_else(|| missing("grant_type"))?;
-    if !matches!(grant_type, "authorization_code" | "refresh_token") {
+    if !matches!(
+        grant_type,
+        "authorization_code" | "refresh_token" | "client_credentials"
+    ) {
         return Err(AadError::new(
             "unsupported_grant_type",
             70003,
             format!("The app requested an unsupported grant type '{grant_type}'."),
         ));
     }
-    let app = authenticate(state, tenant, params, basic?)?;
+    let client = authenticate(state, tenant, params, basic?, now)?;
+    if grant_type == "client_credentials" {
+        return client_credentials::issue(state, tenant, &client, params, now);
+    }
+    let is_code = grant_type == "authorization_code";
+    let auth = grant(state, tenant, params, client.app, is_code)?;
+    respond_with_tokens(state, &client, auth, is_code, param(params, "scope"), now).await
+}
+
+/// Check and use a code or refresh token of `app`: the authorization behind it.
+fn grant(
+    state: &State,
+    tenant: &TenantPath,
+    params: &Params,
+    app: &AppConfig,
+    is_code: bool,
+) -> Result<Authorization, AadError> {
     let now = Instant::now();
     let check = |auth: &Authorization| -> Result<(), AadError> {
         if !auth.client_id.eq_ignore_ascii_case(&app.client_id) {
@@ -154,15 +130,14 @@ fn grant(
             .admits(&state.config, app, user)
             .map_err(|_| wrong_tenant())
     };
-    if grant_type == "refresh_token" {
+    if !is_code {
         let token = param(params, "refresh_token").ok_or_else(|| missing("refresh_token"))?;
-        let auth = state.grants.use_refresh(token, now, check)?;
-        return Ok((auth, false));
+        return state.grants.use_refresh(token, now, check);
     }
     let code = param(params, "code").ok_or_else(|| missing("code"))?;
     let redirect_uri = param(params, "redirect_uri").ok_or_else(|| missing("redirect_uri"))?;
     let verifier = param(params, "code_verifier");
-    let auth = state.grants.redeem_code(code, now, |auth| {
+    state.grants.redeem_code(code, now, |auth| {
         check(auth)?;
         // Codes are tenant-bound: redeem on the path that issued it, on `common`, or on the
         // user's own tenant (`check` has already made sure the path admits the user).
@@ -183,8 +158,7 @@ fn grant(
             ));
         }
         check_pkce(auth.pkce.as_ref(), verifier)
-    })?;
-    Ok((auth, true))
+    })
 }
 
 fn wrong_tenant() -> AadError {
@@ -192,72 +166,6 @@ fn wrong_tenant() -> AadError {
         700005,
         "Provided Authorization Code is intended to use against other tenant, thus rejected.",
     )
-}
-
-/// Client authentication: a known app available on this path, with its secret.
-fn authenticate<'s>(
-    state: &'s State,
-    tenant: &TenantPath,
-    params: &Params,
-    basic: Option<(String, String)>,
-) -> Result<&'s AppConfig, AadError> {
-    let body_id = param(params, "client_id");
-    let (client_id, secret) = match &basic {
-        Some((id, secret)) => {
-            if body_id.is_some_and(|b| !b.eq_ignore_ascii_case(id)) {
-                return Err(AadError::new(
-                    "invalid_request",
-                    9002313,
-                    "Invalid request. Request is malformed or invalid. (client_id in the body \
-                     differs from the Authorization header)",
-                ));
-            }
-            (id.as_str(), Some(secret.as_str()))
-        }
-        None => (
-            body_id.ok_or_else(|| missing("client_id"))?,
-            param(params, "client_secret"),
-        ),
-    };
-    let not_found = || {
-        AadError::new(
-            "unauthorized_client",
-            700016,
-            format!(
-                "Application with identifier '{client_id}' was not found in the directory. You \
-                 may have sent your authentication request to the wrong tenant."
-            ),
-        )
-    };
-    let app = state.config.app(client_id).ok_or_else(not_found)?;
-    match tenant.app_available(app) {
-        Ok(()) => {}
-        Err(Unavailable::NotInTenant) => return Err(not_found()),
-        Err(Unavailable::Redirect(e)) => return Err(e),
-    }
-    let Some(secret) = secret else {
-        return Err(AadError::new(
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or \
-             'client_secret'.",
-        ));
-    };
-    let expected = app.client_secret.as_bytes();
-    let matches = expected.len() == secret.len() && bool::from(expected.ct_eq(secret.as_bytes()));
-    if !matches {
-        return Err(AadError::new(
-            "invalid_client",
-            7000215,
-            format!(
-                "Invalid client secret provided. Ensure the secret being sent in the request is \
-                 the client secret value, not the client secret ID, for a secret added to app \
-                 '{}'.",
-                app.client_id
-            ),
-        ));
-    }
-    Ok(app)
 }
 
 /// PKCE at redemption: a challenge at /authorize requires a matching verifier. A verifier
@@ -288,67 +196,51 @@ fn check_pkce(pkce: Option<&Pkce>, verifier: Option<&str>) -> Result<(), AadErro
     }
 }
 
-/// The success body: access token, ID token (with `openid`), refresh token (with
-/// `offline_access`). A pending [`Tamper`] is consumed by the ID token only.
+/// The success body: access token (for the resource of the request's `scope`, else of the
+/// grant's scopes), ID token (with `openid`), refresh token (with `offline_access`). A pending
+/// [`Tamper`] is consumed by the ID token only.
 async fn respond_with_tokens(
     state: &State,
+    client: &Client<'_>,
     auth: Authorization,
-    with_nonce: bool,
+    is_code: bool,
+    requested: Option<&str>,
+    now: SystemTime,
 ) -> Result<Value, AadError> {
-    let server_error = |detail: &str| {
-        AadError::new(
-            "server_error",
-            90100,
-            format!("An error occurred in the emulator: {detail}"),
-        )
-    };
     let user = state
         .config
         .user(&auth.username)
         .ok_or_else(|| invalid_grant(50034, "The user account does not exist in the directory."))?;
+    let tenant_name = state
+        .config
+        .tenant(&user.tenant)
+        .map(|t| t.name.clone())
+        .unwrap_or_default();
+    // A code redemption may name one resource only (AADSTS700022); a refresh takes the first.
+    let (scopes, strict) = match requested {
+        Some(s) => (s.split_whitespace().map(str::to_string).collect(), is_code),
+        None => (auth.scopes.clone(), false),
+    };
+    let resource = access_token::resolve(&state.config, &scopes, strict, &tenant_name)?;
     let has = |s: &str| auth.scopes.iter().any(|x| x == s);
     let mut body = json!({
         "token_type": "Bearer",
-        "scope": auth.scopes.join(" "),
+        "scope": scopes.join(" "),
         "expires_in": ACCESS_TOKEN_SECS,
         "ext_expires_in": ACCESS_TOKEN_SECS,
-        "access_token": opaque(96),
+        "access_token": user_access_token(state, client, user, &resource, now)?,
     });
     if has("openid") {
-        let mut claims = id_token::claims(&IdTokenInput {
+        let claims = id_token::claims(&IdTokenInput {
             authority: &state.authority,
             client_id: &auth.client_id,
             user,
-            nonce: auth.nonce.as_deref().filter(|_| with_nonce),
+            nonce: auth.nonce.as_deref().filter(|_| is_code),
             scopes: &auth.scopes,
             sid: &auth.sid,
-            now: SystemTime::now(),
+            now,
         });
-        let tamper = state.take_tamper();
-        if let Some(t) = tamper {
-            let other = state
-                .config
-                .tenants
-                .iter()
-                .map(|t| t.id.clone())
-                .find(|id| *id != user.tenant)
-                .unwrap_or_else(guid);
-            id_token::tamper_claims(&mut claims, t, &state.authority, &other);
-            tracing::warn!(tamper = ?t, "emulator: issuing a deliberately damaged ID token");
-        }
-        let jwt = match tamper {
-            Some(Tamper::AlgNone) => id_token::unsigned(&claims),
-            Some(Tamper::UnknownKey) => {
-                let rogue = tokio::task::spawn_blocking(SigningKey::generate)
-                    .await
-                    .map_err(|e| server_error(&e.to_string()))?
-                    .map_err(|e| server_error(&e.to_string()))?;
-                id_token::sign(&claims, &rogue).map_err(|e| server_error(&e.to_string()))?
-            }
-            _ => id_token::sign(&claims, &state.keys.current())
-                .map_err(|e| server_error(&e.to_string()))?,
-        };
-        body["id_token"] = json!(jwt);
+        body["id_token"] = json!(signed_id_token(state, user, claims).await?);
     }
     if has("offline_access") {
         let client_id = auth.client_id.clone();
@@ -360,28 +252,81 @@ async fn respond_with_tokens(
     Ok(body)
 }
 
+/// A delegated access token: opaque for Graph (remembered for the Graph endpoints), a signed JWT
+/// in the API app's token version otherwise.
+fn user_access_token(
+    state: &State,
+    client: &Client<'_>,
+    user: &UserConfig,
+    resource: &ResourceScopes<'_>,
+    now: SystemTime,
+) -> Result<String, AadError> {
+    let api = match resource.resource {
+        Resource::Graph => {
+            let grant = GraphGrant {
+                username: Some(user.username.clone()),
+                tid: user.tenant.clone(),
+                client_id: client.app.client_id.clone(),
+            };
+            return Ok(state.graph.issue(grant, Instant::now()));
+        }
+        Resource::Api(api) => api,
+    };
+    let version = api.access_token_version;
+    let claims = access_token::claims(&ApiTokenInput {
+        version,
+        authority: &state.authority,
+        audience: access_token::default_audience(version, &api.client_id),
+        tid: user.tenant.clone(),
+        principal: Principal::User {
+            user,
+            scp: resource.scp(),
+        },
+        client_id: &client.app.client_id,
+        client_acr: client.acr,
+        roles: user.roles.clone(),
+        issued_at: now,
+    });
+    access_token::sign(&claims, &state.keys.current()).map_err(|e| server_error(&e.to_string()))
+}
+
+/// Sign an ID token, applying (and clearing) a pending [`Tamper`].
+async fn signed_id_token(
+    state: &State,
+    user: &UserConfig,
+    mut claims: serde_json::Map<String, Value>,
+) -> Result<String, AadError> {
+    let tamper = state.take_tamper();
+    if let Some(t) = tamper {
+        let other = state
+            .config
+            .tenants
+            .iter()
+            .map(|t| t.id.clone())
+            .find(|id| *id != user.tenant)
+            .unwrap_or_else(guid);
+        id_token::tamper_claims(&mut claims, t, &state.authority, &other);
+        tracing::warn!(tamper = ?t, "emulator: issuing a deliberately damaged ID token");
+    }
+    match tamper {
+        Some(Tamper::AlgNone) => Ok(id_token::unsigned(&claims)),
+        Some(Tamper::UnknownKey) => {
+            let rogue = tokio::task::spawn_blocking(SigningKey::generate)
+                .await
+                .map_err(|e| server_error(&e.to_string()))?
+                .map_err(|e| server_error(&e.to_string()))?;
+            id_token::sign(&claims, &rogue).map_err(|e| server_error(&e.to_string()))
+        }
+        _ => {
+            id_token::sign(&claims, &state.keys.current()).map_err(|e| server_error(&e.to_string()))
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn basic_credentials_are_form_decoded() {
-        let mut h = HeaderMap::new();
-        let enc = STANDARD.encode("my%3Aid:p%40ss+word");
-        h.insert(
-            header::AUTHORIZATION,
-            format!("Basic {enc}").parse().unwrap(),
-        );
-        assert_eq!(
-            basic_credentials(&h).unwrap(),
-            Some(("my:id".into(), "p@ss word".into()))
-        );
-        h.insert(header::AUTHORIZATION, "Bearer x".parse().unwrap());
-        assert_eq!(basic_credentials(&h).unwrap(), None);
-        h.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
-        assert!(basic_credentials(&h).is_err());
-    }
 
     #[test]
     fn pkce_checks() {

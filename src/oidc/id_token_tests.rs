@@ -28,7 +28,6 @@ fn claims() -> Value {
     })
 }
 
-
 fn expected(now: i64) -> Expected<'static> {
     Expected {
         client_id: CLIENT,

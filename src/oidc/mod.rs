@@ -123,7 +123,12 @@ impl Provider {
         Ok(Provider {
             discovery_url: discovery::document_url(&config.authority, &config.tenant)?,
             client_id: config.client_id.clone(),
-            client_secret: config.client_secret.clone(),
+            // TODO(oidc owner): send `config.credential.token_params(..)` on every token call
+            // (certificate and federated credentials); until then only a secret authenticates.
+            client_secret: match &config.credential {
+                crate::microsoft::ClientCredential::Secret(secret) => secret.clone(),
+                _ => Secret::new(String::new()),
+            },
             scopes: config.scopes.clone(),
             redirect_uri: RedirectUrl::from_url(redirect_uri.clone()),
             http,

@@ -1,5 +1,5 @@
-//! What is Microsoft-specific and pure: reading AADSTS codes out of error descriptions and
-//! explaining them to the operator with the fix (MICROSOFT.md D.7).
+//! AADSTS codes: reading them out of Microsoft's error descriptions and explaining them to the
+//! operator with the fix (MICROSOFT.md D.7). Pure: no I/O, never echoes attacker text.
 
 /// An operator-facing explanation of an AADSTS code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +43,7 @@ pub fn explain(code: u32) -> Option<Explanation> {
         ),
         7000218 => (
             "The token request carried no client credential.",
-            "Set provider.client_secret (or client_secret_file).",
+            "Set exactly one of provider.client_secret, client_secret_file, client_certificate or federated_token_file.",
         ),
         700016 => (
             "No application with this client id exists in the tenant.",
@@ -139,11 +139,11 @@ pub fn explain(code: u32) -> Option<Explanation> {
         ),
         700027 | 50012 => (
             "The client assertion or certificate was not accepted.",
-            "Check that the certificate is uploaded to the app registration and not expired.",
+            "Check that the certificate in provider.client_certificate.cert_file is uploaded to this app registration (Certificates & secrets), is not expired, and that key_file is its key.",
         ),
         70021 | 700024 => (
             "The federated credential did not match or the assertion expired.",
-            "Check the federated identity credential's issuer, subject and audience on the app registration.",
+            "Check the federated identity credential's issuer, subject (system:serviceaccount:<namespace>:<name>) and audience (api://AzureADTokenExchange) on the app registration; for AADSTS700024, check that the kubelet still refreshes provider.federated_token_file.",
         ),
         50196 => (
             "Microsoft detected a sign-in loop.",
