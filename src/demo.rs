@@ -25,7 +25,7 @@ session:
   secret: ${{DEMO_SESSION_SECRET}}
   lifetime: 8h
 authorization:
-  allowed_tenants: ["*"]
+  allowed_tenants: ["*", "9188040d-6c67-4c5b-b112-36a304b66dad"]  # any organisation, and personal accounts
 routes:
   - path: /public/
     public: true

@@ -7,21 +7,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::header::{ACCEPT, HOST};
+use http::header::ACCEPT;
 use http::{HeaderMap, Method, Request, Response};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use url::Url;
 
 use crate::body::{self, Body};
-use crate::config::{AuthorizationConfig, Config};
+use crate::config::{Config, GroupsSource};
 use crate::identity::{self, Identity};
 use crate::oidc::{self, Provider};
-use crate::policy::{self, Access, Decision};
+use crate::policy::{self, Policy, Route, Verdict};
 use crate::proxy::{self, ForwardContext, Proxy, ProxyError};
 use crate::respond::{self, Audience, Failure};
 use crate::session::{self, Codec, RequestCookies, Session};
-use crate::{endpoints, redirect, server};
+use crate::{bearer, endpoints, redirect, server};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +41,9 @@ pub struct Settings {
     pub public_host: String,
     /// `http` or `https`.
     pub public_proto: &'static str,
-    pub authorization: AuthorizationConfig,
+    pub groups_source: GroupsSource,
+    /// `Some(accepted audiences)` when bearer tokens for this app's API are accepted.
+    pub api_audiences: Option<Vec<String>>,
     pub lifetime_secs: i64,
     pub sign_out_at_microsoft: bool,
 }
@@ -51,7 +53,7 @@ pub struct Gateway {
     pub settings: Settings,
     pub provider: Arc<Provider>,
     pub cookies: Codec,
-    routes: policy::Routes,
+    pub policy: Policy,
     proxy: Proxy,
 }
 
@@ -92,19 +94,29 @@ impl Gateway {
             (None, _) => String::new(),
         };
         Ok(Gateway {
-            provider: Arc::new(Provider::new(&config.provider, &redirect_uri(&public_url))?),
+            provider: Arc::new(Provider::new(
+                &config.provider,
+                &redirect_uri(&public_url),
+                config.api.enabled,
+            )?),
             cookies: Codec::new(
                 config.session.secret.expose(),
                 &config.session.cookie_name,
                 secure,
             )?,
-            routes: policy::Routes::new(&config.routes),
+            policy: Policy::new(
+                &config.authorization,
+                &config.routes,
+                config.provider.tenant == "consumers"
+                    || config.provider.tenant == crate::config::PERSONAL_ACCOUNTS_TENANT,
+            ),
             proxy: Proxy::new(&config.upstream, config.upstream_timeout),
             settings: Settings {
                 public_host,
                 public_proto: if secure { "https" } else { "http" },
                 public_url,
-                authorization: config.authorization.clone(),
+                groups_source: config.authorization.groups_source,
+                api_audiences: config.api.enabled.then(|| api_audiences(config)),
                 lifetime_secs: i64::try_from(config.session.lifetime.as_secs()).unwrap_or(i64::MAX),
                 sign_out_at_microsoft: config.provider.sign_out_at_microsoft,
             },
@@ -125,24 +137,48 @@ impl Gateway {
             Ok(path) => path,
             Err(bad) => return self.fail(Failure::BadPath(bad.to_string()), req.headers()),
         };
-        let access = self.routes.access(&path);
-        // 4. Who is asking.
-        let cookies = RequestCookies::from_headers(req.headers());
-        let session = self.cookies.open_session(&cookies, now);
+        let route = self.policy.route(req.method(), &path);
+        // 4. Who is asking: an API caller's bearer token, or a browser's session.
+        let who = match self.caller(req.headers(), now).await {
+            Ok(who) => who,
+            Err(failure) => return failure.into_response(Audience::Api, &reference()),
+        };
         // 5. What to do.
-        match (access, session) {
-            (Access::Public, _) => self.forward(req, peer, &path, None).await,
-            (Access::Protected, None) => self.sign_in(&req, &path, &cookies, now),
-            (Access::Protected, Some(session)) => {
-                match policy::authorize(&self.settings.authorization, &session.identity) {
-                    Decision::Allow => self.forward(req, peer, &path, Some(&session)).await,
-                    Decision::Deny(reason) => {
-                        tracing::info!(oid = %session.identity.oid, tid = %session.identity.tid, reason = reason.code(), path, "denied");
-                        self.fail(Failure::Denied(reason), req.headers())
-                    }
+        match self.policy.decide(&route, who.as_ref(), None) {
+            Verdict::Allow => self.forward(req, peer, &path, who.as_ref()).await,
+            Verdict::SignIn => self.sign_in(&req, &path, now),
+            Verdict::Deny(reason) => {
+                if let Some(who) = &who {
+                    tracing::info!(oid = %who.oid, tid = %who.tid, reason = reason.code(), route = %route.label(), path, "denied");
                 }
+                let audience = if who.as_ref().is_some_and(|w| w.caller.is_some()) {
+                    Audience::Api
+                } else {
+                    audience(req.headers())
+                };
+                Failure::Denied(reason).into_response(audience, &reference())
             }
         }
+    }
+
+    /// The identity of the request: a valid bearer token when API tokens are accepted and one
+    /// is sent (an invalid one is a 401, never a fallback to cookies), else the session.
+    pub async fn caller(&self, headers: &HeaderMap, now: i64) -> Result<Option<Identity>, Failure> {
+        if let (Some(audiences), Some(token)) =
+            (&self.settings.api_audiences, bearer::token_from(headers))
+        {
+            return match self.provider.validate_bearer(token, audiences, now).await {
+                Ok(who) => Ok(Some(who)),
+                Err(why) => {
+                    tracing::info!(reason = %why, "refused a bearer token");
+                    Err(Failure::InvalidToken(why))
+                }
+            };
+        }
+        Ok(self
+            .cookies
+            .open_session(&RequestCookies::from_headers(headers), now)
+            .map(|s| s.identity))
     }
 
     /// 6a. Send an allowed (or public) request upstream with the identity headers.
@@ -151,13 +187,13 @@ impl Gateway {
         mut req: Request<Incoming>,
         peer: SocketAddr,
         path: &str,
-        session: Option<&Session>,
+        who: Option<&Identity>,
     ) -> Response<Body> {
         let upgrade =
             proxy::is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
         self.cookies.strip_own_cookies(req.headers_mut());
-        if let Some(session) = session {
-            identity::set_identity_headers(req.headers_mut(), &session.identity);
+        if let Some(who) = who {
+            identity::set_identity_headers(req.headers_mut(), who);
         }
         let path_and_query = match req.uri().query() {
             Some(query) => format!("{path}?{query}"),
@@ -188,20 +224,15 @@ impl Gateway {
     }
 
     /// 6b. No session: browsers go to Microsoft (remembering where they were), API callers get 401.
-    fn sign_in<B>(
-        &self,
-        req: &Request<B>,
-        path: &str,
-        cookies: &RequestCookies,
-        now: i64,
-    ) -> Response<Body> {
+    fn sign_in<B>(&self, req: &Request<B>, path: &str, now: i64) -> Response<Body> {
         if !is_browser_navigation(req.method(), req.headers()) {
             // Scripts, XHR and form posts cannot follow a sign-in redirect: a JSON 401 they can
             // act on, whatever they accept.
             return Failure::Unauthenticated.into_response(Audience::Api, &reference());
         }
         let return_to = redirect::own_request_target(path, req.uri().query());
-        self.begin_sign_in(return_to, cookies, now, req.headers())
+        let cookies = RequestCookies::from_headers(req.headers());
+        self.begin_sign_in(return_to, &cookies, now, req.headers())
     }
 
     /// Redirect to the authorize endpoint with a fresh attempt cookie.
@@ -226,15 +257,24 @@ impl Gateway {
         failure.into_response(audience(headers), &reference())
     }
 
-    /// The identity in the request's session, when it is valid and allowed.
+    /// The session of the request, when it is valid.
     pub fn session(&self, headers: &HeaderMap, now: i64) -> Option<Session> {
         self.cookies
             .open_session(&RequestCookies::from_headers(headers), now)
     }
 
-    pub fn authorize(&self, who: &Identity) -> Decision {
-        policy::authorize(&self.settings.authorization, who)
+    /// The default route: for decisions that have no request path (`/oauth2/auth`).
+    pub fn default_route(&self) -> Route<'_> {
+        self.policy.defaults()
     }
+}
+
+/// Accepted `aud` values for API tokens: the client id, `api://{client id}`, and `api.audiences`.
+fn api_audiences(config: &Config) -> Vec<String> {
+    let client_id = &config.provider.client_id;
+    let mut audiences = vec![client_id.clone(), format!("api://{client_id}")];
+    audiences.extend(config.api.audiences.iter().cloned());
+    audiences
 }
 
 /// A browser navigating (gets redirected to sign in) rather than a script or API client
@@ -273,11 +313,6 @@ pub fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-/// The `Host` a request named (for logs); entrance itself uses public_url.
-pub fn request_host(headers: &HeaderMap) -> Option<&str> {
-    headers.get(HOST).and_then(|h| h.to_str().ok())
 }
 
 #[cfg(test)]

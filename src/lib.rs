@@ -13,6 +13,7 @@
 
 pub mod bearer;
 pub mod body;
+pub mod check;
 pub mod config;
 pub mod demo;
 pub mod emulator;

@@ -25,6 +25,12 @@ enum Command {
         #[arg(long, env = "ENTRANCE_CONFIG")]
         config: PathBuf,
     },
+    /// Check a config against the identity provider: discovery, keys, the redirect URI to
+    /// register, and the client credential. Exit code 0 only when all is well.
+    Check {
+        #[arg(long, env = "ENTRANCE_CONFIG")]
+        config: PathBuf,
+    },
     /// Run a self-contained demo: the local Microsoft emulator, a sample app, and entrance in
     /// front of it, all on loopback. No Azure account needed.
     Demo {
@@ -61,6 +67,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Run { config } => run(config).await,
+            Command::Check { config } => check(config).await,
             Command::Demo { listen } => entrance::demo::run(listen).await,
             Command::Emulator {
                 config,
@@ -91,6 +98,22 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     tracing::info!("shutting down: finishing in-flight requests");
     server.shutdown().await;
     Ok(())
+}
+
+async fn check(path: PathBuf) -> anyhow::Result<()> {
+    let config = match entrance::config::load_file(&path) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!(
+                "entrance: the config {} has problems:\n{error}",
+                path.display()
+            );
+            std::process::exit(2);
+        }
+    };
+    let report = entrance::check::run(&config).await;
+    print!("{}", report.text);
+    std::process::exit(if report.ok { 0 } else { 1 });
 }
 
 async fn emulator(

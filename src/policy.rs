@@ -46,8 +46,6 @@ pub struct Route<'a> {
 }
 
 /// What to do with a request.
-// Named `Verdict` while the gateway still matches the two-way [`Decision`] of [`authorize`];
-// once it calls [`Policy::decide`] the old type goes and this one may take its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Allow,
@@ -96,6 +94,16 @@ impl Policy {
                 required_scopes: &[],
                 required_roles: &[],
             },
+        }
+    }
+
+    /// The defaults, as if no route matched (for `/oauth2/auth`, which has no request path).
+    pub fn defaults(&self) -> Route<'_> {
+        Route {
+            index: None,
+            action: &self.fallback,
+            required_scopes: &[],
+            required_roles: &[],
         }
     }
 
@@ -209,77 +217,6 @@ fn path_matches(matcher: &PathMatcher, view: &str) -> bool {
         PathMatcher::Exact(path) => view == path,
         PathMatcher::Prefix(prefix) => view.starts_with(prefix.as_str()),
         PathMatcher::Regex(regex) => regex.is_match(view),
-    }
-}
-
-// ---- compatibility: the API the gateway used before per-route policy ----
-
-/// Whether a route needs a signed-in user.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    Public,
-    Protected,
-}
-
-/// The configured routes, answering only public or protected.
-#[doc(hidden)]
-#[derive(Debug, Clone)]
-pub struct Routes {
-    routes: Vec<RouteConfig>,
-}
-
-/// The outcome of authorising a signed-in identity with the default rules.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Allow,
-    Deny(DenyReason),
-}
-
-impl Routes {
-    #[doc(hidden)]
-    pub fn new(routes: &[RouteConfig]) -> Self {
-        Routes {
-            routes: routes.to_vec(),
-        }
-    }
-
-    /// `path` must already be normalised. Knows no method: a route limited to some methods is
-    /// skipped when public and counts as protected otherwise, so nothing becomes public by
-    /// accident. Deny routes count as protected (the default rules then apply).
-    #[doc(hidden)]
-    pub fn access(&self, path: &str) -> Access {
-        let view = path::match_view(path);
-        for route in self
-            .routes
-            .iter()
-            .filter(|r| path_matches(&r.matcher, &view))
-        {
-            match (&route.action, route.methods.is_empty()) {
-                (RouteAction::Public, true) => return Access::Public,
-                (RouteAction::Public, false) => continue,
-                _ => return Access::Protected,
-            }
-        }
-        Access::Protected
-    }
-}
-
-/// The default rules for a signed-in identity, with the tenant semantics from before personal
-/// accounts were gated: `"*"` and no rule admit every tenant.
-#[doc(hidden)]
-pub fn authorize(config: &AuthorizationConfig, who: &Identity) -> Decision {
-    let rules = &config.rules;
-    let tenant = match rules.allowed_tenants {
-        TenantRule::Only(_) => {
-            rules::check_tenant(&rules.allowed_tenants, &who.tid, false, TenantGate::Primary)
-        }
-        TenantRule::Unrestricted | TenantRule::Any { .. } => Ok(()),
-    };
-    match tenant.and_then(|()| rules::check_identity(rules, who)) {
-        Ok(()) => Decision::Allow,
-        Err(reason) => Decision::Deny(reason),
     }
 }
 

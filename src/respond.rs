@@ -34,6 +34,12 @@ pub enum Failure {
     },
     #[error(transparent)]
     Oidc(#[from] OidcError),
+    #[error("the bearer token was refused: {0}")]
+    InvalidToken(crate::bearer::BearerError),
+    #[error("the user's groups could not be read from Microsoft Graph: {0}")]
+    GroupsUnavailable(String),
+    #[error("the request's parameters are not acceptable: {0}")]
+    BadParameters(String),
     #[error("the upstream is unreachable: {0}")]
     UpstreamUnreachable(String),
     #[error("the upstream did not answer in time")]
@@ -120,8 +126,15 @@ impl Failure {
                     Some(operator_hint(error, *code, explanation)),
                 )
             }
-            Failure::Oidc(OidcError::TokenRejected { error, description }) => {
-                let code = description.as_deref().and_then(microsoft::aadsts_code);
+            Failure::Oidc(OidcError::TokenRejected {
+                error,
+                codes,
+                description,
+            }) => {
+                let code = codes
+                    .first()
+                    .copied()
+                    .or_else(|| description.as_deref().and_then(microsoft::aadsts_code));
                 let error = microsoft::known_error(error).unwrap_or("an unrecognised error");
                 tracing::error!(
                     reference,
@@ -165,6 +178,24 @@ impl Failure {
                     "The sign-in service could not be reached. Please try again.".into(),
                     Some("A call to the identity provider failed; the log line with this reference says which and why.".into()),
                 )
+            }
+            Failure::InvalidToken(why) => (
+                StatusCode::UNAUTHORIZED,
+                "Invalid token",
+                why.to_string(),
+                None,
+            ),
+            Failure::GroupsUnavailable(why) => {
+                tracing::error!(reference, reason = %why, "sign-in stopped: the user's groups could not be read from Microsoft Graph");
+                (
+                    StatusCode::BAD_GATEWAY,
+                    "Sign-in failed",
+                    "Your group memberships could not be read from Microsoft Graph, so you were not signed in. Please try again in a moment.".into(),
+                    Some("entrance needs the user's groups (groups overage or authorization.groups_source: graph) and the Microsoft Graph call failed; the log line with this reference has the status. The app registration needs the delegated User.Read permission.".into()),
+                )
+            }
+            Failure::BadParameters(why) => {
+                (StatusCode::BAD_REQUEST, "Bad request", why.clone(), None)
             }
             Failure::UpstreamUnreachable(why) => {
                 tracing::error!(reference, reason = %why, "upstream unreachable");
@@ -219,9 +250,15 @@ impl Failure {
             }
         };
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            let challenge = match &self {
+                // RFC 6750 §3: say why the token failed, in words without the token.
+                Failure::InvalidToken(why) => HeaderValue::from_str(&format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{why}\""
+                ))
+                .unwrap_or_else(|_| HeaderValue::from_static("Bearer error=\"invalid_token\"")),
+                _ => HeaderValue::from_static("Bearer"),
+            };
+            response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
         }
         response
     }
@@ -235,7 +272,10 @@ fn retry_action(failure: &Failure) -> Option<(&'static str, &'static str)> {
         | Failure::Oidc(_)
         | Failure::Unauthenticated => Some(("Sign in again", "/oauth2/start")),
         Failure::Denied(_) => Some(("Sign in with another account", "/oauth2/sign_out")),
+        Failure::GroupsUnavailable(_) => Some(("Try again", "/oauth2/start")),
         Failure::BadPath(_)
+        | Failure::InvalidToken(_)
+        | Failure::BadParameters(_)
         | Failure::NoSuchEndpoint
         | Failure::UpstreamUnreachable(_)
         | Failure::UpstreamTimeout
@@ -251,7 +291,8 @@ fn operator_hint(
     match (code, explanation) {
         (Some(code), Some(e)) => format!("AADSTS{code}: {} Fix: {}", e.meaning, e.fix),
         (Some(code), None) => format!(
-            "Microsoft answered {error} with AADSTS{code}. Look the code up at https://login.microsoftonline.com/error?code={code}."
+            "Microsoft answered {error} with AADSTS{code}. Look the code up at {}/error?code={code}.",
+            crate::microsoft::Cloud::Global.authority()
         ),
         (None, _) => format!("Microsoft answered {error}. The entrance log has the details."),
     }
@@ -377,6 +418,7 @@ mod tests {
         );
         assert_eq!(
             status_of(Failure::Oidc(OidcError::TokenRejected {
+                codes: vec![],
                 error: "invalid_client".into(),
                 description: None
             })),

@@ -1,17 +1,20 @@
 //! `/oauth2/callback`: finish a sign-in attempt. The code is redeemed only after the state
-//! matched an attempt cookie of this browser; the attempt is cleared whatever happens.
+//! matched an attempt cookie of this browser; the attempt is cleared whatever happens. Groups
+//! that did not fit the token (overage) are read from Microsoft Graph before the session
+//! exists: a session never lacks groups silently.
 
 use std::collections::HashMap;
 
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
 use crate::body::Body;
+use crate::config::{GroupsSource, PERSONAL_ACCOUNTS_TENANT};
 use crate::gateway::Gateway;
 use crate::identity::Identity;
 use crate::microsoft;
-use crate::oidc::Claims;
-use crate::policy::Decision;
+use crate::oidc::{Claims, SignedIn};
+use crate::policy::Verdict;
 use crate::respond::{self, Failure};
 use crate::session::{RequestCookies, Session};
 
@@ -30,53 +33,85 @@ pub async fn handle(
         return gateway.fail(Failure::UnknownAttempt, headers);
     };
     let clear_attempt = vec![gateway.cookies.clear_attempt(&attempt.state)];
+    let fail = |failure: Failure| {
+        respond::with_cookies(gateway.fail(failure, headers), clear_attempt.clone())
+    };
 
     if let Some(error) = query.get("error") {
         let code = query
-            .get("error_description")
-            .and_then(|d| microsoft::aadsts_code(d));
-        let failure = Failure::SignInRefused {
+            .get("error_codes")
+            .and_then(|c| c.split(',').next()?.trim().parse().ok())
+            .or_else(|| {
+                query
+                    .get("error_description")
+                    .and_then(|d| microsoft::aadsts_code(d))
+            });
+        return fail(Failure::SignInRefused {
             error: microsoft::known_error(error).unwrap_or("an unrecognised error"),
             code,
-        };
-        return respond::with_cookies(gateway.fail(failure, headers), clear_attempt);
+        });
     }
     let Some(code) = query.get("code") else {
-        return respond::with_cookies(gateway.fail(Failure::BadCallback, headers), clear_attempt);
+        return fail(Failure::BadCallback);
     };
 
-    let claims = match gateway.provider.finish(code, &attempt, now).await {
-        Ok(claims) => claims,
-        Err(error) => {
-            return respond::with_cookies(
-                gateway.fail(Failure::Oidc(error), headers),
-                clear_attempt,
-            )
-        }
+    let signed_in = match gateway.provider.finish(code, &attempt, now).await {
+        Ok(signed_in) => signed_in,
+        Err(error) => return fail(Failure::Oidc(error)),
     };
-    let sid = claims.sid.clone();
-    let identity = identity_from(claims);
-    if let Decision::Deny(reason) = gateway.authorize(&identity) {
+    let identity = match identity_with_groups(gateway, signed_in).await {
+        Ok(identity) => identity,
+        Err(failure) => return fail(failure),
+    };
+    let (identity, sid) = identity;
+    let route = gateway.policy.route(
+        &Method::GET,
+        attempt.return_to.split('?').next().unwrap_or("/"),
+    );
+    if let Verdict::Deny(reason) = gateway.policy.decide(&route, Some(&identity), None) {
         tracing::info!(oid = %identity.oid, tid = %identity.tid, reason = reason.code(), "sign-in denied by the authorization rules");
-        return respond::with_cookies(
-            gateway.fail(Failure::Denied(reason), headers),
-            clear_attempt,
-        );
+        return fail(Failure::Denied(reason));
     }
 
     let session = Session::new(identity, sid, now, gateway.settings.lifetime_secs);
     let mut set = match gateway.cookies.seal_session(&session, cookies, now) {
         Ok(set) => set,
-        Err(error) => {
-            return respond::with_cookies(
-                gateway.fail(Failure::Internal(error.to_string()), headers),
-                clear_attempt,
-            )
-        }
+        Err(error) => return fail(Failure::Internal(error.to_string())),
     };
-    set.extend(clear_attempt);
-    tracing::info!(oid = %session.identity.oid, tid = %session.identity.tid, "signed in");
+    set.extend(clear_attempt.clone());
+    tracing::info!(oid = %session.identity.oid, tid = %session.identity.tid, groups = session.identity.groups.len(), "signed in");
     respond::with_cookies(respond::redirect(&attempt.return_to), set)
+}
+
+/// The identity from validated claims, with the groups read from Microsoft Graph when the token
+/// could not carry them (overage) or the operator asked for Graph.
+async fn identity_with_groups(
+    gateway: &Gateway,
+    signed_in: SignedIn,
+) -> Result<(Identity, Option<String>), Failure> {
+    let SignedIn { claims, tokens } = signed_in;
+    let overage = claims.groups_overage();
+    let sid = claims.sid.clone();
+    let mut identity = identity_from(claims);
+    // Personal accounts have no groups, and Graph does not serve their memberships.
+    let wants_graph = overage
+        || (gateway.settings.groups_source == GroupsSource::Graph
+            && identity.tid != PERSONAL_ACCOUNTS_TENANT);
+    if wants_graph {
+        let graph = gateway.provider.graph().ok_or_else(|| {
+            Failure::GroupsUnavailable("the discovery document names no usable msgraph_host".into())
+        })?;
+        identity.groups = graph
+            .transitive_group_ids(tokens.access_token.expose())
+            .await
+            .map_err(|e| Failure::GroupsUnavailable(e.to_string()))?;
+        tracing::debug!(
+            groups = identity.groups.len(),
+            overage,
+            "groups read from Microsoft Graph"
+        );
+    }
+    Ok((identity, sid))
 }
 
 /// The identity entrance keeps, from validated claims.

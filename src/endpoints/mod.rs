@@ -14,7 +14,7 @@ use crate::body::Body;
 use crate::gateway::Gateway;
 use crate::identity;
 use crate::pages::Page;
-use crate::policy::Decision;
+use crate::policy::{self, Verdict};
 use crate::redirect;
 use crate::respond::{self, Failure};
 use crate::session::RequestCookies;
@@ -83,24 +83,26 @@ pub async fn serve(
             }
             .render(),
         ),
-        Endpoint::UserInfo => match gateway.session(req.headers(), now) {
-            Some(session) => respond::json(
+        Endpoint::UserInfo => match gateway.caller(req.headers(), now).await {
+            Ok(Some(who)) => respond::json(
                 StatusCode::OK,
                 &serde_json::json!({
-                    "oid": session.identity.oid,
-                    "tid": session.identity.tid,
-                    "sub": session.identity.sub,
-                    "name": session.identity.name,
-                    "preferred_username": session.identity.preferred_username,
-                    "email": session.identity.email,
-                    "groups": session.identity.groups,
-                    "roles": session.identity.roles,
-                    "expires_at": session.expires_at,
+                    "oid": who.oid,
+                    "tid": who.tid,
+                    "sub": who.sub,
+                    "name": who.name,
+                    "preferred_username": who.preferred_username,
+                    "email": who.email,
+                    "groups": who.groups,
+                    "roles": who.roles,
+                    "client_id": who.caller.as_ref().map(|c| c.client_id.clone()),
+                    "expires_at": gateway.session(req.headers(), now).map(|s| s.expires_at),
                 }),
             ),
-            None => respond_api(gateway, Failure::Unauthenticated),
+            Ok(None) => respond_api(Failure::Unauthenticated),
+            Err(failure) => respond_api(failure),
         },
-        Endpoint::Auth => auth(gateway, &req, now),
+        Endpoint::Auth => auth(gateway, &req, now).await,
         Endpoint::Health => respond::json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
         Endpoint::Ready => {
             if gateway.provider.is_ready() {
@@ -120,21 +122,40 @@ pub async fn serve(
 }
 
 /// `/oauth2/auth` for nginx `auth_request` (and similar): 202 with the identity headers on the
-/// response, 401 without a session, 403 when the rules deny the user.
-fn auth(gateway: &Gateway, req: &Request<Incoming>, now: i64) -> Response<Body> {
-    let Some(session) = gateway.session(req.headers(), now) else {
-        return respond_api(gateway, Failure::Unauthenticated);
+/// response, 401 without a session or token, 403 when the rules deny. Query parameters add
+/// rules (`allowed_groups=…`), so one entrance can guard many locations differently.
+async fn auth(gateway: &Gateway, req: &Request<Incoming>, now: i64) -> Response<Body> {
+    let pairs: Vec<(String, String)> = req
+        .uri()
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let extra = match policy::rules_from_query(&pairs) {
+        Ok(rules) => rules,
+        Err(why) => return respond_api(Failure::BadParameters(why)),
     };
-    match gateway.authorize(&session.identity) {
-        Decision::Allow => {
+    let who = match gateway.caller(req.headers(), now).await {
+        Ok(who) => who,
+        Err(failure) => return respond_api(failure),
+    };
+    let route = gateway.default_route();
+    match gateway.policy.decide(&route, who.as_ref(), Some(&extra)) {
+        Verdict::Allow => {
             let mut response = respond::json(
                 StatusCode::ACCEPTED,
                 &serde_json::json!({"status": "allowed"}),
             );
-            identity::set_identity_headers(response.headers_mut(), &session.identity);
+            if let Some(who) = &who {
+                identity::set_identity_headers(response.headers_mut(), who);
+            }
             response
         }
-        Decision::Deny(reason) => respond_api(gateway, Failure::Denied(reason)),
+        Verdict::SignIn => respond_api(Failure::Unauthenticated),
+        Verdict::Deny(reason) => respond_api(Failure::Denied(reason)),
     }
 }
 
@@ -167,9 +188,8 @@ fn sign_out(
     )
 }
 
-fn respond_api(gateway: &Gateway, failure: Failure) -> Response<Body> {
-    // These endpoints are called by scripts and proxies: always JSON.
-    let _ = gateway;
+/// These endpoints are called by scripts and proxies: always JSON.
+fn respond_api(failure: Failure) -> Response<Body> {
     failure.into_response(respond::Audience::Api, &crate::gateway::reference())
 }
 

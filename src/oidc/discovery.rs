@@ -18,6 +18,16 @@ pub struct Metadata {
     pub end_session_endpoint: Option<Url>,
     #[serde(default)]
     pub id_token_signing_alg_values_supported: Vec<String>,
+    /// Microsoft's extension: the Microsoft Graph host of this cloud (`graph.microsoft.com`).
+    #[serde(default)]
+    pub msgraph_host: Option<String>,
+}
+
+/// Where the v1 discovery document lives (for v1 access tokens).
+pub fn v1_document_url(authority: &Url, tenant: &str) -> Result<Url, OidcError> {
+    let base = authority.as_str().trim_end_matches('/');
+    Url::parse(&format!("{base}/{tenant}/.well-known/openid-configuration"))
+        .map_err(|e| OidcError::Discovery(format!("cannot build the v1 discovery URL: {e}")))
 }
 
 /// Where the discovery document of `authority`/`tenant` lives.
@@ -30,8 +40,17 @@ pub fn document_url(authority: &Url, tenant: &str) -> Result<Url, OidcError> {
 
 impl Metadata {
     /// Refuse a document entrance must not follow: endpoints that are not https (except on
-    /// loopback hosts, where the emulator and tests live) or an empty issuer.
-    pub fn check(&self) -> Result<(), OidcError> {
+    /// loopback hosts, where the emulator and tests live), endpoints in another sovereign cloud
+    /// than `authority`, or an empty issuer.
+    pub fn check(&self, authority: &Url) -> Result<(), OidcError> {
+        for url in [
+            &self.authorization_endpoint,
+            &self.token_endpoint,
+            &self.jwks_uri,
+        ] {
+            crate::microsoft::cloud::check_same_cloud(authority, url)
+                .map_err(OidcError::Discovery)?;
+        }
         if self.issuer.trim().is_empty() {
             return Err(OidcError::Discovery(
                 "the document has an empty issuer".into(),
@@ -111,14 +130,33 @@ mod tests {
 
     #[test]
     fn plain_http_endpoints_are_refused_off_loopback() {
+        let global = Url::parse("https://login.microsoftonline.com").unwrap();
         assert!(
             meta("https://login.microsoftonline.com/o/oauth2/v2.0/token")
-                .check()
+                .check(&global)
                 .is_ok()
         );
-        assert!(meta("http://evil.example/token").check().is_err());
-        assert!(meta("http://127.0.0.1:9/token").check().is_ok());
-        assert!(meta("http://localhost:9/token").check().is_ok());
+        assert!(meta("http://login.microsoftonline.com/token")
+            .check(&global)
+            .is_err());
+        assert!(secure_or_loopback(
+            &Url::parse("http://127.0.0.1:9/token").unwrap()
+        ));
+        assert!(secure_or_loopback(
+            &Url::parse("http://localhost:9/token").unwrap()
+        ));
+        assert!(!secure_or_loopback(
+            &Url::parse("http://evil.example/token").unwrap()
+        ));
+    }
+
+    #[test]
+    fn endpoints_in_another_cloud_are_refused() {
+        let global = Url::parse("https://login.microsoftonline.com").unwrap();
+        assert!(meta("https://login.microsoftonline.us/o/oauth2/v2.0/token")
+            .check(&global)
+            .is_err());
+        assert!(meta("https://evil.example/token").check(&global).is_err());
     }
 
     #[test]

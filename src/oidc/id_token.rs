@@ -48,6 +48,23 @@ pub struct Claims {
     pub roles: Vec<String>,
     #[serde(default)]
     pub sid: Option<String>,
+    /// Distributed claims: `{"groups": "src1"}` when the groups did not fit (overage).
+    #[serde(default, rename = "_claim_names")]
+    pub claim_names: Option<serde_json::Value>,
+    /// Implicit-flow overage marker.
+    #[serde(default)]
+    pub hasgroups: Option<bool>,
+}
+
+impl Claims {
+    /// The token says the user's groups did not fit: they must be read from Microsoft Graph.
+    pub fn groups_overage(&self) -> bool {
+        self.hasgroups == Some(true)
+            || self
+                .claim_names
+                .as_ref()
+                .is_some_and(|names| names.get("groups").is_some())
+    }
 }
 
 /// Why an ID token was refused. Each names one check, for logs and metrics.

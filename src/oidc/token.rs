@@ -5,7 +5,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use oauth2::basic::{BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
+use oauth2::basic::{
+    BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
+};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, EndpointNotSet, EndpointSet, ExtraTokenFields,
     PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, StandardRevocableToken,
@@ -69,7 +71,11 @@ pub struct Tokens {
 
 /// Build the OAuth client for `metadata`. No secret is set here: [`redeem_code`] and
 /// [`client_credentials`] add the client's authentication parameters themselves.
-pub fn oauth_client(metadata: &Metadata, client_id: &str, redirect_uri: &RedirectUrl) -> OAuthClient {
+pub fn oauth_client(
+    metadata: &Metadata,
+    client_id: &str,
+    redirect_uri: &RedirectUrl,
+) -> OAuthClient {
     oauth2::Client::new(ClientId::new(client_id.to_owned()))
         // Parameters in the body (client_secret_post / client assertions), as Microsoft documents.
         .set_auth_type(AuthType::RequestBody)
@@ -126,7 +132,9 @@ fn tokens(response: TokenResponse) -> Tokens {
     }
 }
 
-fn token_error(error: RequestTokenError<oauth2::HttpClientError<reqwest::Error>, MicrosoftError>) -> OidcError {
+fn token_error(
+    error: RequestTokenError<oauth2::HttpClientError<reqwest::Error>, MicrosoftError>,
+) -> OidcError {
     match error {
         RequestTokenError::ServerResponse(response) => OidcError::TokenRejected {
             error: response.error,

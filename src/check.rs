@@ -1,0 +1,138 @@
+//! `entrance check`: the "test your connection" button. Validates what can be validated before
+//! real users arrive: the config (already loaded), discovery and keys, the redirect URI to
+//! register, and that the client credential is accepted by the token endpoint
+//! (client-credentials grant for `{client_id}/.default`), explaining any AADSTS code.
+
+use std::fmt::Write as _;
+
+use crate::config::Config;
+use crate::gateway::{redirect_uri, unix_now};
+use crate::microsoft;
+use crate::oidc::{OidcError, Provider};
+
+/// The outcome: every line printed, and whether all is well.
+pub struct Report {
+    pub text: String,
+    pub ok: bool,
+}
+
+/// Run every check against the identity provider named in `config`.
+pub async fn run(config: &Config) -> Report {
+    let mut text = String::new();
+    let mut ok = true;
+    let redirect = redirect_uri(&config.public_url);
+    let _ = writeln!(text, "config: ok");
+    let _ = writeln!(text, "redirect URI to register (platform Web): {redirect}");
+    if config.provider.sign_out_at_microsoft {
+        let _ = writeln!(
+            text,
+            "also register, for sign-out at Microsoft: {}",
+            config
+                .public_url
+                .join("/oauth2/signed_out")
+                .map(|u| u.to_string())
+                .unwrap_or_default()
+        );
+    }
+
+    // Client credentials are refused on the multi-tenant aliases; the organizations alias
+    // resolves to the app's home tenant where the provider supports it.
+    let mut provider_config = config.provider.clone();
+    if matches!(provider_config.tenant.as_str(), "common" | "consumers") {
+        provider_config.tenant = "organizations".into();
+    }
+    let provider = match Provider::new(&config.provider, &redirect, config.api.enabled) {
+        Ok(p) => p,
+        Err(error) => {
+            let _ = writeln!(text, "FAIL provider settings: {error}");
+            return Report { text, ok: false };
+        }
+    };
+    match provider.refresh().await {
+        Ok(()) => {
+            let metadata = provider.metadata();
+            let _ = writeln!(text, "discovery: ok ({})", provider.discovery_url());
+            if let Some(m) = metadata {
+                let _ = writeln!(text, "  issuer: {}", m.issuer);
+                let _ = writeln!(text, "  token endpoint: {}", m.token_endpoint);
+            }
+            let _ = writeln!(text, "signing keys: ok ({} keys)", provider.key_count());
+        }
+        Err(error) => {
+            let _ = writeln!(text, "FAIL discovery and keys: {error}");
+            let _ = writeln!(
+                text,
+                "  fix: check provider.authority ({}) and provider.tenant ({}), and that this machine can reach them",
+                config.provider.authority, config.provider.tenant
+            );
+            return Report { text, ok: false };
+        }
+    }
+
+    let credential_provider = if provider_config.tenant == config.provider.tenant {
+        provider
+    } else {
+        match Provider::new(&provider_config, &redirect, false) {
+            Ok(p) if p.refresh().await.is_ok() => p,
+            _ => provider,
+        }
+    };
+    let scope = format!("{}/.default", config.provider.client_id);
+    let kind = credential_provider.credential_kind();
+    match credential_provider
+        .client_credentials(&scope, unix_now())
+        .await
+    {
+        Ok(_) => {
+            let _ = writeln!(
+                text,
+                "credential ({kind}): ok, the token endpoint accepted it"
+            );
+        }
+        Err(OidcError::TokenRejected {
+            error,
+            codes,
+            description,
+        }) => {
+            ok = false;
+            let code = codes
+                .first()
+                .copied()
+                .or_else(|| description.as_deref().and_then(microsoft::aadsts_code));
+            let _ = writeln!(
+                text,
+                "FAIL credential ({kind}): the token endpoint answered {error}"
+            );
+            match code.and_then(microsoft::explain) {
+                Some(e) => {
+                    let _ = writeln!(text, "  AADSTS{}: {}", e.code, e.meaning);
+                    let _ = writeln!(text, "  fix: {}", e.fix);
+                }
+                None => {
+                    if let Some(code) = code {
+                        let _ = writeln!(text, "  AADSTS{code}");
+                    }
+                    if let Some(d) = description {
+                        // Microsoft's own text, for the operator running the check.
+                        let first = d.lines().next().unwrap_or_default();
+                        let _ = writeln!(text, "  {first}");
+                    }
+                }
+            }
+        }
+        Err(error) => {
+            ok = false;
+            let _ = writeln!(text, "FAIL credential ({kind}): {error}");
+        }
+    }
+    let _ = writeln!(
+        text,
+        "{}",
+        if ok {
+            "all checks passed"
+        } else {
+            "some checks failed"
+        }
+    );
+    Report { text, ok }
+}
