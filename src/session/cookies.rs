@@ -9,6 +9,10 @@ use cookie::{Cookie, Key, SameSite};
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
 use super::Session;
 use crate::oidc::attempt::{Attempt, ATTEMPT_LIFETIME_SECS};
 
@@ -118,7 +122,7 @@ impl Codec {
             None => cookies.get(&self.session_name)?.to_owned(),
         };
         let plain = self.open(&self.session_name, &sealed)?;
-        let session: Session = serde_json::from_str(&plain).ok()?;
+        let session = unpack(serde_json::from_str(&plain).ok()?)?;
         (!session.is_expired(now)).then_some(session)
     }
 
@@ -129,8 +133,8 @@ impl Codec {
         existing: &RequestCookies,
         now: i64,
     ) -> Result<Vec<String>, CookieError> {
-        let json =
-            serde_json::to_string(session).map_err(|e| CookieError::Encode(e.to_string()))?;
+        let json = serde_json::to_string(&pack(session))
+            .map_err(|e| CookieError::Encode(e.to_string()))?;
         let sealed = self.seal(&self.session_name, json);
         let max_age = (session.expires_at - now).max(0);
         let mut out = Vec::new();
@@ -323,6 +327,78 @@ impl Codec {
             .build()
             .to_string()
     }
+}
+
+/// The session as stored: group ids packed as 16 bytes each (base64) when they are all GUIDs,
+/// which makes a 250-group session about half the size: cookies stay under proxies' 8 KB
+/// header limits for longer.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    #[serde(flatten)]
+    session: Session,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    packed_groups: String,
+}
+
+fn pack(session: &Session) -> Stored {
+    let groups = &session.identity.groups;
+    let mut bytes = Vec::with_capacity(groups.len() * 16);
+    let all_guids = groups.iter().all(|g| guid_bytes(g, &mut bytes));
+    if !all_guids || groups.is_empty() {
+        return Stored {
+            session: session.clone(),
+            packed_groups: String::new(),
+        };
+    }
+    let mut session = session.clone();
+    session.identity.groups = Vec::new();
+    Stored {
+        session,
+        packed_groups: STANDARD_NO_PAD.encode(bytes),
+    }
+}
+
+fn unpack(stored: Stored) -> Option<Session> {
+    let mut session = stored.session;
+    if !stored.packed_groups.is_empty() {
+        let bytes = STANDARD_NO_PAD.decode(stored.packed_groups).ok()?;
+        if bytes.len() % 16 != 0 {
+            return None;
+        }
+        session.identity.groups = bytes.chunks(16).map(format_guid).collect();
+    }
+    Some(session)
+}
+
+/// Append the 16 bytes of a lower- or upper-case 8-4-4-4-12 GUID; false when `text` is not one.
+fn guid_bytes(text: &str, out: &mut Vec<u8>) -> bool {
+    // Only lower-case GUIDs round-trip to the same text; others stay as they are.
+    if !crate::oidc::id_token::is_guid(text) || text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return false;
+    }
+    let hex: Vec<u8> = text.bytes().filter(|b| *b != b'-').collect();
+    for pair in hex.chunks(2) {
+        let Ok(s) = std::str::from_utf8(pair) else {
+            return false;
+        };
+        let Ok(byte) = u8::from_str_radix(s, 16) else {
+            return false;
+        };
+        out.push(byte);
+    }
+    true
+}
+
+fn format_guid(b: &[u8]) -> String {
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// Split ASCII text into pieces of at most `size` bytes.

@@ -266,3 +266,23 @@ fn random_cookie_headers_never_panic_and_never_open() {
         }
     }
 }
+
+#[test]
+fn guid_groups_are_packed_and_come_back_identical() {
+    let c = codec(false);
+    let mut s = session(250);
+    // Mixed case or non-GUID groups are stored as they are.
+    s.identity.groups = (0..250)
+        .map(|i| format!("{i:08x}-0000-4000-8000-00000000abcd"))
+        .collect();
+    let set = c.seal_session(&s, &RequestCookies::default(), NOW).unwrap();
+    let total: usize = set.iter().map(String::len).sum();
+    assert!(
+        total < 8000,
+        "250 packed groups take {total} bytes of cookies"
+    );
+    assert_eq!(c.open_session(&browser_sends(&set), NOW), Some(s.clone()));
+    s.identity.groups.push("Not-A-Guid".into());
+    let set = c.seal_session(&s, &RequestCookies::default(), NOW).unwrap();
+    assert_eq!(c.open_session(&browser_sends(&set), NOW), Some(s));
+}
