@@ -411,8 +411,13 @@ async fn new_sign_ins_work_after_microsoft_rotates_its_keys() {
 
 #[tokio::test]
 async fn personal_account_signs_in_when_tenant_is_common() {
+    // Personal accounts pass only when their tenant is listed next to "*".
     let stack = Stack::start(Options {
         tenant: "common".to_string(),
+        allowed_tenants: vec![
+            "*".to_string(),
+            entrance::emulator::defaults::CONSUMERS_TID.to_string(),
+        ],
         ..Options::default()
     })
     .await;

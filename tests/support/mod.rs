@@ -51,6 +51,7 @@ pub const IDENTITY_HEADERS: &[&str] = &[
     "x-auth-request-roles",
     "x-auth-request-oid",
     "x-auth-request-tid",
+    "x-auth-request-client-id",
     "x-forwarded-user",
     "x-forwarded-email",
 ];
@@ -96,6 +97,16 @@ pub struct Options {
     pub client_secret: Option<String>,
     /// Appended to the YAML at the top level, verbatim.
     pub extra_yaml: String,
+    /// The emulator's directory; `EmulatorConfig::default()` when None.
+    pub emulator: Option<EmulatorConfig>,
+    /// Replaces the `client_secret: ${TEST_CLIENT_SECRET}` line of `provider` (each line is
+    /// indented under `provider`), e.g. `client_certificate: {cert_file: .., key_file: ..}`.
+    pub credential_yaml: Option<String>,
+    /// More keys of the `authorization` section, one `key: value` line each.
+    pub authorization_yaml: Vec<String>,
+    /// More `routes` entries after `/public/`, each a YAML flow mapping such as
+    /// `{path: /admin/, allowed_roles: [Admin]}`.
+    pub routes: Vec<String>,
 }
 
 impl Default for Options {
@@ -111,6 +122,10 @@ impl Default for Options {
             client_id: None,
             client_secret: None,
             extra_yaml: String::new(),
+            emulator: None,
+            credential_yaml: None,
+            authorization_yaml: Vec::new(),
+            routes: Vec::new(),
         }
     }
 }
@@ -120,6 +135,23 @@ impl Options {
     pub fn yaml(&self, public_port: u16, upstream: &str, authority: &str, secret: &str) -> String {
         let client_id = self.client_id.as_deref().unwrap_or(defaults::CLIENT_ID);
         let list = |items: &Vec<String>| serde_json::to_string(items).unwrap();
+        let credential = match &self.credential_yaml {
+            Some(lines) => lines
+                .lines()
+                .map(|line| format!("  {line}\n"))
+                .collect::<String>(),
+            None => format!("  client_secret: ${{{SECRET_VAR}}}\n"),
+        };
+        let authorization: String = self
+            .authorization_yaml
+            .iter()
+            .map(|line| format!("  {line}\n"))
+            .collect();
+        let routes: String = self
+            .routes
+            .iter()
+            .map(|route| format!("  - {route}\n"))
+            .collect();
         let mut yaml = format!(
             "listen: 127.0.0.1:0\n\
              public_url: http://127.0.0.1:{public_port}\n\
@@ -127,17 +159,19 @@ impl Options {
              provider:\n  \
                authority: {authority}\n  \
                tenant: {tenant}\n  \
-               client_id: {client_id}\n  \
-               client_secret: ${{{SECRET_VAR}}}\n\
+               client_id: {client_id}\n\
+             {credential}\
              session:\n  \
                secret: \"{secret}\"\n  \
                lifetime: {lifetime}\n\
              authorization:\n  \
                allowed_tenants: {tenants}\n  \
                allowed_email_domains: {domains}\n\
+             {authorization}\
              routes:\n  \
                - path: /public/\n    \
-                 public: true\n",
+                 public: true\n\
+             {routes}",
             tenant = self.tenant,
             lifetime = self.lifetime,
             tenants = list(&self.allowed_tenants),
@@ -203,7 +237,7 @@ pub struct Stack {
 impl Stack {
     /// Starts everything and returns once entrance's `/readyz` answers 200.
     pub async fn start(options: Options) -> Stack {
-        let emulator = start_emulator().await;
+        let emulator = start_emulator_with(options.emulator.clone().unwrap_or_default()).await;
         let upstream = Upstream::start().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -278,6 +312,15 @@ pub async fn start_emulator() -> Emulator {
 /// Starts the emulator on a listener the test bound earlier.
 pub async fn start_emulator_on(listener: TcpListener) -> Emulator {
     match entrance::emulator::start(EmulatorConfig::default(), listener).await {
+        Ok(emulator) => emulator,
+        Err(error) => panic!("emulator did not start: {error}"),
+    }
+}
+
+/// Starts the emulator with its directory `config` on a port-0 listener.
+pub async fn start_emulator_with(config: EmulatorConfig) -> Emulator {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    match entrance::emulator::start(config, listener).await {
         Ok(emulator) => emulator,
         Err(error) => panic!("emulator did not start: {error}"),
     }
@@ -1243,4 +1286,171 @@ pub fn open_redirect_payloads() -> Vec<String> {
 /// `payload` percent-encoded for a query value.
 pub fn encode(payload: &str) -> String {
     url::form_urlencoded::byte_serialize(payload.as_bytes()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+// ---------------------------------------------------------------------------------------------
+
+/// A fresh directory under the system temp dir, removed when dropped.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl Default for TempDir {
+    fn default() -> Self {
+        TempDir::new()
+    }
+}
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let mut bytes = [0u8; 8];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let path = std::env::temp_dir().join(format!("entrance-test-{}", hex(&bytes)));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir { path }
+    }
+
+    /// Writes (or replaces) `name` in the directory and returns its path.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.path.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// `path` as a double-quoted YAML scalar.
+pub fn yaml_path(path: &std::path::Path) -> String {
+    serde_json::to_string(&path.display().to_string()).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw requests
+// ---------------------------------------------------------------------------------------------
+
+/// A response read off the wire by [`raw_request`].
+pub struct RawReply {
+    /// 0 when the server closed the connection without answering.
+    pub status: u16,
+    pub request: String,
+    /// Status line and headers as received.
+    pub head: String,
+    pub body: String,
+}
+
+impl RawReply {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+impl fmt::Display for RawReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "--- raw request ---\n{}", self.request.trim_end())?;
+        writeln!(f, "--- raw response (status {}) ---", self.status)?;
+        writeln!(f, "{}", self.head.trim_end())?;
+        let body: String = self.body.chars().take(1500).collect();
+        writeln!(f, "\n{body}")
+    }
+}
+
+/// Sends `method target HTTP/1.1` to `addr` with the request target written byte for byte as
+/// given (no URL library in between normalises `..`, `.`, `//` or escapes), `Host: addr`, the
+/// extra `headers` and `Connection: close`; reads the whole answer.
+pub async fn raw_request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> RawReply {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut request = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("Connection: close\r\n\r\n");
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut bytes = Vec::new();
+        // A reset after a complete answer still leaves the answer in `bytes`.
+        let _ = stream.read_to_end(&mut bytes).await;
+        bytes
+    };
+    let bytes = match tokio::time::timeout(HANG_TIMEOUT, exchange).await {
+        Ok(bytes) => bytes,
+        Err(_) => panic!("no answer within {HANG_TIMEOUT:?} to {request}"),
+    };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .map(|(h, b)| (h.to_string(), b.to_string()))
+        .unwrap_or_else(|| (text.clone(), String::new()));
+    let status = head
+        .lines()
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    RawReply {
+        status,
+        request,
+        head,
+        body,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bearer callers
+// ---------------------------------------------------------------------------------------------
+
+/// `method url` as an API client would send it: `Authorization: Bearer {token}`,
+/// `Accept: application/json`, no cookies.
+pub async fn bearer_request(method: reqwest::Method, url: &str, token: &str) -> Reply {
+    let client = Browser::new();
+    client
+        .send(
+            client
+                .client
+                .request(method, url)
+                .header(reqwest::header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(reqwest::header::ACCEPT, "application/json"),
+        )
+        .await
+}
+
+/// GET `url` with a bearer token, as an API client.
+pub async fn bearer_get(url: &str, token: &str) -> Reply {
+    bearer_request(reqwest::Method::GET, url, token).await
+}
+
+/// Asserts the 401 entrance gives an invalid bearer token: `WWW-Authenticate: Bearer
+/// error="invalid_token", ...`, never a redirect.
+pub fn assert_invalid_token(reply: &Reply) {
+    assert_eq!(
+        reply.status, 401,
+        "expected 401 for an invalid bearer token\n{reply}"
+    );
+    let challenge = reply.header("www-authenticate").unwrap_or_default();
+    assert!(
+        challenge.starts_with("Bearer error=\"invalid_token\""),
+        "401 without `WWW-Authenticate: Bearer error=\"invalid_token\"`\n{reply}"
+    );
+    assert!(
+        reply.location().is_none(),
+        "an invalid bearer token must not redirect\n{reply}"
+    );
 }
