@@ -66,6 +66,29 @@ async fn user_in_250_groups_signs_in_with_every_group_from_microsoft_graph() {
 }
 
 #[tokio::test]
+async fn groups_over_three_graph_pages_are_all_collected() {
+    let stack = Stack::default().await;
+    // Graph pages server-side (100 a page, whatever $top asks): 250 groups take 3 pages.
+    stack.emulator.set_graph_page_size(100);
+    let before = stack.emulator.graph_requests();
+    let browser = Browser::new();
+    let reply = browser.sign_in(&stack, ERIN, "/anything").await;
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(
+        stack.emulator.graph_requests() - before,
+        3,
+        "entrance should follow @odata.nextLink over exactly 3 pages"
+    );
+    let want: BTreeSet<String> = erin_groups().into_iter().collect();
+    let seen = stack.upstream.last();
+    assert_eq!(
+        group_set(&seen.expect_header("x-auth-request-groups")),
+        want,
+        "groups from later pages are missing\n{seen}"
+    );
+}
+
+#[tokio::test]
 async fn group_rule_admits_the_user_in_250_groups_and_refuses_others() {
     let group = erin_only_group();
     let stack = Stack::start(Options {

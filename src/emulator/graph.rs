@@ -51,6 +51,9 @@ pub(crate) struct GraphService {
     pub down: AtomicBool,
     /// Requests under `/v1.0/`, answered or not.
     pub requests: AtomicUsize,
+    /// Server-driven paging: when non-zero, pages hold at most this many objects whatever
+    /// `$top` asked (Graph may always return fewer than `$top` and a nextLink).
+    pub page_cap: AtomicUsize,
 }
 
 impl GraphService {
@@ -194,7 +197,11 @@ async fn serve(
     match op {
         Operation::TransitiveMemberOf(cast) => {
             let path = req.uri().path().to_string();
-            let page = Page::from_query(query)?;
+            let mut page = Page::from_query(query)?;
+            let cap = state.graph.page_cap.load(Ordering::SeqCst);
+            if cap > 0 {
+                page.top = page.top.min(cap);
+            }
             Ok(page.render(&state.authority, &path, cast, &user.groups))
         }
         Operation::GetMemberObjects => {

@@ -276,6 +276,12 @@ impl Emulator {
         self.state.graph.down.store(!available, Ordering::SeqCst);
     }
 
+    /// Make Graph page its collections server-side: at most `size` objects a page whatever
+    /// `$top` asks (0 = honour `$top`), so clients must follow every `@odata.nextLink`.
+    pub fn set_graph_page_size(&self, size: usize) {
+        self.state.graph.page_cap.store(size, Ordering::SeqCst);
+    }
+
     /// Requests to the Graph endpoints (`/v1.0/…`) so far, answered or not.
     pub fn graph_requests(&self) -> usize {
         self.state.graph.requests.load(Ordering::SeqCst)
