@@ -21,6 +21,7 @@ pub mod endpoints;
 pub mod gateway;
 pub mod identity;
 pub mod microsoft;
+pub mod names;
 pub mod oidc;
 pub mod pages;
 pub mod policy;

@@ -79,8 +79,9 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-async fn run(path: PathBuf) -> anyhow::Result<()> {
-    let config = match entrance::config::load_file(&path) {
+/// The config at `path`, or exit 2 with every problem listed (key path, what, and the fix).
+fn load_config_or_exit(path: &std::path::Path) -> entrance::config::Config {
+    match entrance::config::load_file(path) {
         Ok(config) => config,
         Err(error) => {
             eprintln!(
@@ -89,7 +90,11 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
             );
             std::process::exit(2);
         }
-    };
+    }
+}
+
+async fn run(path: PathBuf) -> anyhow::Result<()> {
+    let config = load_config_or_exit(&path);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen: cannot bind {}", config.listen))?;
@@ -101,16 +106,7 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
 }
 
 async fn check(path: PathBuf) -> anyhow::Result<()> {
-    let config = match entrance::config::load_file(&path) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!(
-                "entrance: the config {} has problems:\n{error}",
-                path.display()
-            );
-            std::process::exit(2);
-        }
-    };
+    let config = load_config_or_exit(&path);
     let report = entrance::check::run(&config).await;
     print!("{}", report.text);
     std::process::exit(if report.ok { 0 } else { 1 });

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::discovery::TENANT_PLACEHOLDER;
 use super::keys::KeySet;
+pub use crate::names::is_guid;
 
 /// Allowed clock difference between entrance and the provider.
 pub const MAX_SKEW_SECS: i64 = 300;
@@ -192,16 +193,6 @@ pub(crate) fn declared_alg(token: &str) -> Option<String> {
 /// the exact issuer when it is not a template.
 pub fn expected_issuer(issuer: &str, tid: &str) -> String {
     issuer.replace(TENANT_PLACEHOLDER, tid)
-}
-
-/// 8-4-4-4-12 hexadecimal digits.
-pub fn is_guid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

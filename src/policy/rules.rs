@@ -5,6 +5,7 @@
 
 use crate::config::{DomainRule, Rules, TenantRule, PERSONAL_ACCOUNTS_TENANT};
 use crate::identity::Identity;
+use crate::names::is_domain;
 
 /// Why an identity was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -336,21 +337,6 @@ pub(crate) fn word(text: &str) -> Option<String> {
     let text = text.trim();
     (!text.is_empty() && !text.contains(|c: char| c.is_whitespace() || c == ','))
         .then(|| text.to_owned())
-}
-
-/// A dotted host name: at least two labels of letters, digits and inner hyphens.
-// A copy of the config loader's check for provider.tenant, kept here so rule values have one
-// owner and the provider validation can change without touching authorization.
-fn is_domain(text: &str) -> bool {
-    let labels: Vec<&str> = text.split('.').collect();
-    text.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|label| {
-            (1..=63).contains(&label.len())
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
 }
 
 /// Rules from `/oauth2/auth` query parameters: `allowed_groups`, `allowed_roles`,

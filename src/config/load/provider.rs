@@ -17,6 +17,7 @@ use super::{Problems, RawCertificate, RawProvider, Text};
 use crate::config::ProviderConfig;
 use crate::microsoft::cloud::{cloud_of_host, is_ciam_host, retired_host};
 use crate::microsoft::{ClientCredential, Cloud, CredentialError};
+use crate::names::{is_domain, is_guid};
 use crate::secret::Secret;
 
 const DEFAULT_TENANT: &str = "organizations";
@@ -397,27 +398,4 @@ fn federated_token_file(
     };
     problems.push(key, problem);
     None
-}
-
-/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex digits.
-fn is_guid(text: &str) -> bool {
-    text.len() == 36
-        && text.char_indices().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == '-',
-            _ => c.is_ascii_hexdigit(),
-        })
-}
-
-/// A dotted host name: at least two labels of letters, digits and inner hyphens. Requiring a dot
-/// catches typos such as `organisations`, which would otherwise pass as a name.
-fn is_domain(text: &str) -> bool {
-    let labels: Vec<&str> = text.split('.').collect();
-    text.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|label| {
-            (1..=63).contains(&label.len())
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
 }
