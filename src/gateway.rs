@@ -4,11 +4,11 @@
 //! works.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use http::header::ACCEPT;
-use http::{HeaderMap, Method, Request, Response};
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use url::Url;
@@ -16,12 +16,14 @@ use url::Url;
 use crate::body::{self, Body};
 use crate::config::{Config, GroupsSource};
 use crate::identity::{self, Identity};
+use crate::metrics::Metrics;
 use crate::oidc::{self, Provider};
+use crate::pages::{self, Branding};
 use crate::policy::{self, Policy, Route, Verdict};
 use crate::proxy::{self, ForwardContext, Proxy, ProxyError};
 use crate::respond::{self, Audience, Failure};
 use crate::session::{self, Codec, RequestCookies, Session};
-use crate::{bearer, endpoints, redirect, server};
+use crate::{bearer, endpoints, logging, redirect, server};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,8 @@ pub enum StartError {
     Provider(#[from] oidc::OidcError),
     #[error("session cookies: {0}")]
     Cookies(#[from] session::CookieError),
+    #[error("{0}")]
+    Ui(String),
     #[error("listener: {0}")]
     Listen(#[from] std::io::Error),
 }
@@ -55,11 +59,25 @@ pub struct Gateway {
     pub cookies: Codec,
     pub policy: Policy,
     proxy: Proxy,
+    pub metrics: Arc<Metrics>,
+    /// Page branding (`ui:`), with any operator templates read at start.
+    pub brand: Branding,
+    /// Show an interstitial "Sign in with Microsoft" page instead of redirecting at once.
+    sign_in_page: bool,
 }
 
 /// Build the gateway from `config` and serve it on `listener`. Discovery and keys load in the
 /// background (with retries); `/readyz` says when sign-in is possible.
 pub async fn start(config: Config, listener: TcpListener) -> Result<server::Running, StartError> {
+    Ok(start_with_admin(config, listener, None).await?.0)
+}
+
+/// [`start`], plus the admin listener (`/metrics`, `/status`) when one is given.
+pub async fn start_with_admin(
+    config: Config,
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+) -> Result<(server::Running, Option<server::Running>), StartError> {
     let gateway = Arc::new(Gateway::new(&config)?);
     gateway.provider.spawn_refresher();
     tracing::info!(
@@ -70,10 +88,38 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<server::Runn
         redirect_uri = %redirect_uri(&gateway.settings.public_url),
         "entrance is serving"
     );
-    Ok(server::spawn(listener, move |req, peer| {
+    let admin = match admin {
+        Some(listener) => Some(crate::admin::spawn(
+            listener,
+            crate::admin::StatusSource {
+                version: env!("CARGO_PKG_VERSION"),
+                config_summary: config_summary(&config),
+                provider: gateway.provider.clone(),
+                metrics: gateway.metrics.clone(),
+            },
+        )?),
+        None => None,
+    };
+    let running = server::spawn(listener, move |req, peer| {
         let gateway = gateway.clone();
-        async move { gateway.handle(req, peer).await }
-    })?)
+        async move { gateway.observe(req, peer).await }
+    })?;
+    Ok((running, admin))
+}
+
+/// What the status page shows of the config: no secrets, no credentials.
+fn config_summary(config: &Config) -> serde_json::Value {
+    serde_json::json!({
+        "public_url": config.public_url.as_str(),
+        "upstream": config.upstream.as_str(),
+        "authority": config.provider.authority.as_str(),
+        "tenant": config.provider.tenant,
+        "client_id": config.provider.client_id,
+        "credential": config.provider.credential.kind(),
+        "routes": config.routes.len(),
+        "api_enabled": config.api.enabled,
+        "session_lifetime_secs": config.session.lifetime.as_secs(),
+    })
 }
 
 /// public_url + `/oauth2/callback`: the redirect URI to register.
@@ -111,6 +157,9 @@ impl Gateway {
                     || config.provider.tenant == crate::config::PERSONAL_ACCOUNTS_TENANT,
             ),
             proxy: Proxy::new(&config.upstream, config.upstream_timeout),
+            metrics: Metrics::install(),
+            brand: Branding::from_config(&config.ui).map_err(StartError::Ui)?,
+            sign_in_page: config.ui.sign_in_page,
             settings: Settings {
                 public_host,
                 public_proto: if secure { "https" } else { "http" },
@@ -123,6 +172,59 @@ impl Gateway {
         })
     }
 
+    /// Around the story: a request id (sent upstream and back, shown on error pages), then one
+    /// access-log line and the request metrics.
+    pub async fn observe(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let started = Instant::now();
+        let request_id = logging::request_id(req.headers(), false);
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            req.headers_mut().insert(logging::X_REQUEST_ID, value);
+        }
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()))
+            .unwrap_or_default()
+            .to_owned();
+        let scope = RequestScope {
+            id: request_id.clone(),
+            trace: Arc::new(Mutex::new(Trace::default())),
+        };
+        let mut response = REQUEST.scope(scope.clone(), self.handle(req, peer)).await;
+        let trace = scope.trace.lock().map(|t| t.clone()).unwrap_or_default();
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(logging::X_REQUEST_ID, value);
+        }
+        let status = response.status().as_u16();
+        let seconds = started.elapsed().as_secs_f64();
+        self.metrics
+            .request(&host, &trace.route, &method, status, seconds);
+        let bytes = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(0);
+        logging::AccessLog {
+            request_id: &request_id,
+            client_ip: peer.ip(),
+            host: &host,
+            method: &method,
+            path: &path,
+            status,
+            bytes,
+            duration_ms: seconds * 1000.0,
+            upstream_ms: trace.upstream_ms,
+            oid: trace.oid.as_deref(),
+            tid: trace.tid.as_deref(),
+            decision: &trace.decision,
+        }
+        .emit();
+        response
+    }
+
     /// The story of one request.
     pub async fn handle(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let now = unix_now();
@@ -130,6 +232,10 @@ impl Gateway {
         identity::strip_client_identity_headers(req.headers_mut());
         // 2. entrance's own endpoints.
         if let Some(endpoint) = endpoints::Endpoint::recognise(req.uri().path()) {
+            note(|t| {
+                t.decision = "endpoint".into();
+                t.route = "entrance".into();
+            });
             return endpoints::serve(self, endpoint, req, now).await;
         }
         // 3. Which route, decided on the normalised path.
@@ -138,25 +244,42 @@ impl Gateway {
             Err(bad) => return self.fail(Failure::BadPath(bad.to_string()), req.headers()),
         };
         let route = self.policy.route(req.method(), &path);
+        note(|t| t.route = route.label());
         // 4. Who is asking: an API caller's bearer token, or a browser's session.
         let who = match self.caller(req.headers(), now).await {
             Ok(who) => who,
-            Err(failure) => return failure.into_response(Audience::Api, &reference()),
+            Err(failure) => return self.fail_as(failure, Audience::Api),
         };
         // 5. What to do.
+        if let Some(who) = &who {
+            note_identity(who);
+        }
         match self.policy.decide(&route, who.as_ref(), None) {
-            Verdict::Allow => self.forward(req, peer, &path, who.as_ref()).await,
-            Verdict::SignIn => self.sign_in(&req, &path, now),
+            Verdict::Allow => {
+                note_decision(if route.is_public() { "public" } else { "allow" });
+                self.forward(req, peer, &path, who.as_ref()).await
+            }
+            Verdict::SignIn => {
+                note_decision("sign_in");
+                self.sign_in(&req, &path, now)
+            }
             Verdict::Deny(reason) => {
+                note_decision(&format!("deny:{}", reason.code()));
                 if let Some(who) = &who {
-                    tracing::info!(oid = %who.oid, tid = %who.tid, reason = reason.code(), route = %route.label(), path, "denied");
+                    logging::audit::denied(
+                        &who.oid,
+                        &who.tid,
+                        reason.code(),
+                        &route.label(),
+                        &reference(),
+                    );
                 }
                 let audience = if who.as_ref().is_some_and(|w| w.caller.is_some()) {
                     Audience::Api
                 } else {
                     audience(req.headers())
                 };
-                Failure::Denied(reason).into_response(audience, &reference())
+                self.fail_as(Failure::Denied(reason), audience)
             }
         }
     }
@@ -168,8 +291,13 @@ impl Gateway {
             (&self.settings.api_audiences, bearer::token_from(headers))
         {
             return match self.provider.validate_bearer(token, audiences, now).await {
-                Ok(who) => Ok(Some(who)),
+                Ok(who) => {
+                    self.metrics.bearer("valid");
+                    Ok(Some(who))
+                }
                 Err(why) => {
+                    self.metrics.bearer("invalid");
+                    note_decision("invalid_token");
                     tracing::info!(reason = %why, "refused a bearer token");
                     Err(Failure::InvalidToken(why))
                 }
@@ -208,7 +336,17 @@ impl Gateway {
             host: &self.settings.public_host,
             path_and_query: &path_and_query,
         };
-        match self.proxy.forward(req, upgrade, &ctx).await {
+        let started = Instant::now();
+        let result = self.proxy.forward(req, upgrade, &ctx).await;
+        let seconds = started.elapsed().as_secs_f64();
+        note(|t| t.upstream_ms = Some(seconds * 1000.0));
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(ProxyError::Timeout) => "timeout",
+            Err(_) => "unreachable",
+        };
+        self.metrics.upstream(seconds, outcome);
+        match result {
             Ok(response) => response,
             Err(error) => {
                 let failure = match error {
@@ -218,7 +356,7 @@ impl Gateway {
                         Failure::UpstreamUnreachable(e.to_string())
                     }
                 };
-                failure.into_response(audience, &reference())
+                self.fail_as(failure, audience)
             }
         }
     }
@@ -228,9 +366,19 @@ impl Gateway {
         if !is_browser_navigation(req.method(), req.headers()) {
             // Scripts, XHR and form posts cannot follow a sign-in redirect: a JSON 401 they can
             // act on, whatever they accept.
-            return Failure::Unauthenticated.into_response(Audience::Api, &reference());
+            return self.fail_as(Failure::Unauthenticated, Audience::Api);
         }
         let return_to = redirect::own_request_target(path, req.uri().query());
+        if self.sign_in_page {
+            let start = format!(
+                "/oauth2/start?rd={}",
+                url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>()
+            );
+            return respond::html(
+                http::StatusCode::OK,
+                pages::sign_in_page(&self.brand, &start),
+            );
+        }
         let cookies = RequestCookies::from_headers(req.headers());
         self.begin_sign_in(return_to, &cookies, now, req.headers())
     }
@@ -254,7 +402,12 @@ impl Gateway {
 
     /// A failure answered as the client prefers (page or JSON), with a fresh reference.
     pub fn fail(&self, failure: Failure, headers: &HeaderMap) -> Response<Body> {
-        failure.into_response(audience(headers), &reference())
+        self.fail_as(failure, audience(headers))
+    }
+
+    /// A failure answered for `audience`, branded, with the request's reference.
+    pub fn fail_as(&self, failure: Failure, audience: Audience) -> Response<Body> {
+        failure.into_response(audience, &reference(), &self.brand)
     }
 
     /// The session of the request, when it is valid.
@@ -302,9 +455,55 @@ pub fn audience(headers: &HeaderMap) -> Audience {
     }
 }
 
-/// A short random id that ties an error page to its log line.
+/// The id that ties an error page to its log lines: the request id inside a request, a fresh
+/// random one elsewhere.
 pub fn reference() -> String {
-    oidc::attempt::random_token(9)
+    REQUEST
+        .try_with(|r| r.id.clone())
+        .unwrap_or_else(|_| oidc::attempt::random_token(9))
+}
+
+tokio::task_local! {
+    /// The request being handled: its id, and what the story decided (for the access log).
+    static REQUEST: RequestScope;
+}
+
+#[derive(Clone)]
+struct RequestScope {
+    id: String,
+    trace: Arc<Mutex<Trace>>,
+}
+
+/// What the access log and metrics say about a request, noted by the steps as they decide.
+#[derive(Clone, Default)]
+struct Trace {
+    decision: String,
+    route: String,
+    oid: Option<String>,
+    tid: Option<String>,
+    upstream_ms: Option<f64>,
+}
+
+/// Note something about the current request (no-op outside one).
+fn note(f: impl FnOnce(&mut Trace)) {
+    let _ = REQUEST.try_with(|r| {
+        if let Ok(mut trace) = r.trace.lock() {
+            f(&mut trace);
+        }
+    });
+}
+
+/// Note the decision taken for the current request, for its access-log line.
+pub fn note_decision(decision: &str) {
+    note(|t| t.decision = decision.to_owned());
+}
+
+/// Note who the current request is from.
+pub fn note_identity(who: &Identity) {
+    note(|t| {
+        t.oid = Some(who.oid.clone());
+        t.tid = Some(who.tid.clone());
+    });
 }
 
 /// Seconds since the Unix epoch. The only clock read on the request path.

@@ -11,6 +11,7 @@
 //! The local Microsoft identity emulator ([`emulator`]) is a separate module tree that shares no
 //! validation code with the gateway.
 
+pub mod admin;
 pub mod bearer;
 pub mod body;
 pub mod check;
@@ -20,6 +21,8 @@ pub mod emulator;
 pub mod endpoints;
 pub mod gateway;
 pub mod identity;
+pub mod logging;
+pub mod metrics;
 pub mod microsoft;
 pub mod names;
 pub mod oidc;

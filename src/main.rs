@@ -3,8 +3,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
+use entrance::config::{Config, LogConfig};
 
 #[derive(Parser)]
 #[command(
@@ -55,32 +56,51 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Secret = cli.command {
-        println!("{}", entrance::secret::generate_session_secret());
-        return Ok(());
+    // `run` and `check` log as their config says, so the config is loaded before logging starts
+    // (its problems go to stderr directly); the other commands log with the defaults.
+    match cli.command {
+        Command::Secret => {
+            println!("{}", entrance::secret::generate_session_secret());
+            Ok(())
+        }
+        Command::Run { config } => {
+            let config = load_config_or_exit(&config);
+            init_logging(&config.log)?;
+            runtime()?.block_on(run(config))
+        }
+        Command::Check { config } => {
+            let config = load_config_or_exit(&config);
+            init_logging(&config.log)?;
+            runtime()?.block_on(check(config))
+        }
+        Command::Demo { listen } => {
+            init_logging(&LogConfig::default())?;
+            runtime()?.block_on(entrance::demo::run(listen))
+        }
+        Command::Emulator {
+            config,
+            listen,
+            allow_non_loopback,
+        } => {
+            init_logging(&LogConfig::default())?;
+            runtime()?.block_on(emulator(config, listen, allow_non_loopback))
+        }
     }
-    init_logging();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+}
+
+fn init_logging(config: &LogConfig) -> anyhow::Result<()> {
+    entrance::logging::init(config).map_err(|error| anyhow!("cannot start logging: {error}"))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        match cli.command {
-            Command::Run { config } => run(config).await,
-            Command::Check { config } => check(config).await,
-            Command::Demo { listen } => entrance::demo::run(listen).await,
-            Command::Emulator {
-                config,
-                listen,
-                allow_non_loopback,
-            } => emulator(config, listen, allow_non_loopback).await,
-            Command::Secret => Ok(()),
-        }
-    })
+        .context("cannot start the async runtime")
 }
 
 /// The config at `path`, or exit 2 with every problem listed (key path, what, and the fix).
-fn load_config_or_exit(path: &std::path::Path) -> entrance::config::Config {
+fn load_config_or_exit(path: &std::path::Path) -> Config {
     match entrance::config::load_file(path) {
         Ok(config) => config,
         Err(error) => {
@@ -93,20 +113,30 @@ fn load_config_or_exit(path: &std::path::Path) -> entrance::config::Config {
     }
 }
 
-async fn run(path: PathBuf) -> anyhow::Result<()> {
-    let config = load_config_or_exit(&path);
+async fn run(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen: cannot bind {}", config.listen))?;
-    let server = entrance::gateway::start(config, listener).await?;
+    let admin = match config.admin.listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("admin.listen: cannot bind {addr}; set another address or admin.listen: off")
+        })?),
+        None => None,
+    };
+    if let Some(addr) = admin.as_ref().and_then(|l| l.local_addr().ok()) {
+        tracing::info!(%addr, "admin listener: /metrics and /status");
+    }
+    let (server, admin) = entrance::gateway::start_with_admin(config, listener, admin).await?;
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
     server.shutdown().await;
+    if let Some(admin) = admin {
+        admin.shutdown().await;
+    }
     Ok(())
 }
 
-async fn check(path: PathBuf) -> anyhow::Result<()> {
-    let config = load_config_or_exit(&path);
+async fn check(config: Config) -> anyhow::Result<()> {
     let report = entrance::check::run(&config).await;
     print!("{}", report.text);
     std::process::exit(if report.ok { 0 } else { 1 });
@@ -165,13 +195,4 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
 }

@@ -8,7 +8,7 @@ use http::{HeaderValue, Response, StatusCode};
 use crate::body::{self, Body};
 use crate::microsoft;
 use crate::oidc::{OidcError, TokenError};
-use crate::pages::Page;
+use crate::pages::{Branding, Page, PageKind};
 use crate::policy::DenyReason;
 
 /// Everything that can stop a request short of the upstream.
@@ -57,7 +57,12 @@ pub enum Audience {
 
 impl Failure {
     /// Turn the failure into a response; logs it with `reference` so a user's quote finds it.
-    pub fn into_response(self, audience: Audience, reference: &str) -> Response<Body> {
+    pub fn into_response(
+        self,
+        audience: Audience,
+        reference: &str,
+        brand: &Branding,
+    ) -> Response<Body> {
         let (status, title, message, hint): (StatusCode, &str, String, Option<String>) = match &self
         {
             Failure::BadPath(why) => {
@@ -245,7 +250,14 @@ impl Failure {
                         action,
                         reference: Some(reference),
                     }
-                    .render(),
+                    .render_with(
+                        if matches!(self, Failure::Denied(_)) {
+                            PageKind::Forbidden
+                        } else {
+                            PageKind::Error
+                        },
+                        brand,
+                    ),
                 )
             }
         };
@@ -374,7 +386,8 @@ mod tests {
     use super::*;
 
     fn status_of(f: Failure) -> StatusCode {
-        f.into_response(Audience::Browser, "r").status()
+        f.into_response(Audience::Browser, "r", &Branding::default())
+            .status()
     }
 
     #[test]
@@ -440,7 +453,7 @@ mod tests {
 
     #[test]
     fn api_callers_get_json_and_a_bearer_challenge() {
-        let r = Failure::Unauthenticated.into_response(Audience::Api, "r");
+        let r = Failure::Unauthenticated.into_response(Audience::Api, "r", &Branding::default());
         assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
         assert_eq!(r.headers()[WWW_AUTHENTICATE], "Bearer");
     }

@@ -16,9 +16,12 @@ use serde_yaml::Value;
 
 use super::Config;
 
+mod admin;
 mod authorization;
+mod log;
 mod provider;
 mod secrets;
+mod ui;
 mod validate;
 
 /// Why a config could not be loaded.
@@ -74,6 +77,9 @@ struct RawConfig {
     authorization: Option<RawAuthorization>,
     routes: Option<Vec<RawRoute>>,
     api: Option<RawApi>,
+    admin: Option<RawAdmin>,
+    ui: Option<RawUi>,
+    log: Option<RawLog>,
 }
 
 #[derive(Deserialize, Default)]
@@ -155,6 +161,30 @@ struct RawRoute {
 struct RawApi {
     enabled: Option<Flag>,
     audiences: Option<Vec<Text>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, expecting = "a mapping of ui keys")]
+struct RawUi {
+    title: Option<Text>,
+    logo_url: Option<Text>,
+    accent_color: Option<Text>,
+    footer: Option<Text>,
+    sign_in_page: Option<Flag>,
+    templates_dir: Option<Text>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, expecting = "a mapping of log keys")]
+struct RawLog {
+    format: Option<Text>,
+    level: Option<Text>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, expecting = "a mapping of admin keys")]
+struct RawAdmin {
+    listen: Option<Text>,
 }
 
 /// Why `${…}` could not be expanded.

@@ -1190,6 +1190,33 @@ fn unknown_route_and_api_keys_are_named() {
 }
 
 #[test]
+fn the_admin_listener_defaults_to_loopback_can_be_off_and_never_shares_the_public_port() {
+    let default = load_str(MINIMAL, &no_env).unwrap().admin;
+    assert_eq!(default.listen, Some("127.0.0.1:9180".parse().unwrap()));
+    let off = load_str(&format!("{MINIMAL}admin:\n  listen: off\n"), &no_env).unwrap();
+    assert_eq!(off.admin.listen, None);
+    let set = load_str(
+        &format!("{MINIMAL}admin:\n  listen: 0.0.0.0:9999\n"),
+        &no_env,
+    )
+    .unwrap();
+    assert_eq!(set.admin.listen, Some("0.0.0.0:9999".parse().unwrap()));
+    let found = problems(&format!("{MINIMAL}admin:\n  listen: localhost\n"), &no_env);
+    assert!(
+        has(&found, "admin.listen: \"localhost\" is not an address"),
+        "{found:?}"
+    );
+    let text =
+        format!("{MINIMAL}listen: 0.0.0.0:4180\nadmin:\n  listen: 127.0.0.1:4180\n  port: 1\n");
+    let found = problems(&text, &no_env);
+    assert!(
+        has(&found, "admin.listen: must differ from listen"),
+        "{found:?}"
+    );
+    assert!(has(&found, "admin.port: unknown key"), "{found:?}");
+}
+
+#[test]
 fn the_api_section_loads_and_checks_audiences() {
     let text = format!("{MINIMAL}api:\n  enabled: true\n  audiences: [api://orders, ' https://orders.example.com ']\n");
     let api = load_str(&text, &no_env).unwrap().api;
@@ -1207,5 +1234,109 @@ fn the_api_section_loads_and_checks_audiences() {
     assert!(
         has(&found, "api.audiences[0]: \"two words\" is not an audience"),
         "{found:?}"
+    );
+}
+
+#[test]
+fn the_log_section_defaults_to_auto_and_checks_format_and_level() {
+    use crate::config::LogFormat;
+    let config = load_str(MINIMAL, &no_env).unwrap();
+    assert_eq!(config.log.format, None, "absent format is auto");
+    assert_eq!(config.log.level, None);
+    let config = load_str(
+        &format!("{MINIMAL}log:\n  format: JSON\n  level: entrance=debug,info\n"),
+        &no_env,
+    )
+    .unwrap();
+    assert_eq!(config.log.format, Some(LogFormat::Json));
+    assert_eq!(config.log.level.as_deref(), Some("entrance=debug,info"));
+    let config = load_str(&format!("{MINIMAL}log:\n  format: text\n"), &no_env).unwrap();
+    assert_eq!(config.log.format, Some(LogFormat::Text));
+    let config = load_str(&format!("{MINIMAL}log:\n  format: auto\n"), &no_env).unwrap();
+    assert_eq!(config.log.format, None);
+
+    let found = problems(
+        &format!("{MINIMAL}log:\n  format: xml\n  level: verbose\n  colour: true\n"),
+        &no_env,
+    );
+    assert!(
+        has(&found, "log.format: \"xml\" is not a log format"),
+        "{found:?}"
+    );
+    assert!(
+        has(&found, "log.level: \"verbose\" is not a log filter"),
+        "{found:?}"
+    );
+    assert!(has(&found, "log.colour: unknown key"), "{found:?}");
+    let found = problems(&format!("{MINIMAL}log:\n  level: \"=[\"\n"), &no_env);
+    assert!(has(&found, "log.level:"), "{found:?}");
+    let found = problems(
+        &format!("{MINIMAL}log:\n  level: ${{LOG_LEVEL}}\n"),
+        &env_with(&[("LOG_LEVEL", "loud")]),
+    );
+    assert!(
+        has(&found, "log.level: the value from the environment is not"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn the_ui_section_has_defaults_and_checks_every_key() {
+    let config = load_str(MINIMAL, &no_env).unwrap();
+    assert_eq!(config.ui.title, "entrance");
+    assert_eq!(config.ui.accent_color, "#0063b1");
+    assert!(!config.ui.sign_in_page);
+    assert!(config.ui.logo_url.is_none() && config.ui.footer.is_none());
+    assert!(config.ui.templates_dir.is_none());
+
+    let text = format!(
+        "{MINIMAL}ui:\n  title: ' Contoso Intranet '\n  logo_url: https://cdn.example.com/logo.svg\n  \
+         accent_color: '#1A2B3C'\n  footer: Run by IT\n  sign_in_page: true\n  templates_dir: pages\n"
+    );
+    let config = load_str_in(&text, &no_env, std::path::Path::new("/etc/entrance")).unwrap();
+    assert_eq!(config.ui.title, "Contoso Intranet");
+    assert_eq!(
+        config.ui.logo_url.as_deref(),
+        Some("https://cdn.example.com/logo.svg")
+    );
+    assert_eq!(config.ui.accent_color, "#1a2b3c");
+    assert_eq!(config.ui.footer.as_deref(), Some("Run by IT"));
+    assert!(config.ui.sign_in_page);
+    assert_eq!(
+        config.ui.templates_dir,
+        Some(PathBuf::from("/etc/entrance/pages"))
+    );
+
+    let bad = format!(
+        "{MINIMAL}ui:\n  title: ''\n  logo_url: javascript:alert(1)\n  accent_color: blue\n  \
+         footer: \"a\\nb\"\n  templates_dir: ''\n  colour: x\n"
+    );
+    let found = problems(&bad, &no_env);
+    assert!(has(&found, "ui.colour: unknown key"), "{found:?}");
+    assert!(has(&found, "ui.title: must not be empty"), "{found:?}");
+    assert!(
+        has(&found, "ui.logo_url: must be an https:// URL"),
+        "{found:?}"
+    );
+    assert!(
+        has(
+            &found,
+            "ui.accent_color: \"blue\" must be a colour written #rgb or #rrggbb"
+        ),
+        "{found:?}"
+    );
+    assert!(has(&found, "ui.footer: must be one line"), "{found:?}");
+    assert!(
+        has(&found, "ui.templates_dir: must not be empty"),
+        "{found:?}"
+    );
+
+    let light = problems(
+        &format!("{MINIMAL}ui:\n  accent_color: '#ffeb3b'\n"),
+        &no_env,
+    );
+    assert!(
+        has(&light, "ui.accent_color: \"#ffeb3b\" is too light"),
+        "{light:?}"
     );
 }

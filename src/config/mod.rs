@@ -6,6 +6,7 @@
 mod load;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
@@ -34,6 +35,12 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// Bearer access tokens for this app's own API.
     pub api: ApiConfig,
+    /// The admin listener (`/metrics`, `/status`).
+    pub admin: AdminConfig,
+    /// Branding and behaviour of the pages people see.
+    pub ui: UiConfig,
+    /// Log format and level (the `log` section).
+    pub log: LogConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -181,4 +188,70 @@ pub struct ApiConfig {
     pub enabled: bool,
     /// Accepted `aud` values besides the client id and `api://{client id}`.
     pub audiences: Vec<String>,
+}
+
+/// The `admin` section: where `/metrics` and `/status` are served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// `None` when `admin.listen: off`. Never the gateway's own address (checked at load).
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9180))),
+        }
+    }
+}
+
+/// The `ui` section: branding of the pages people see (errors, 403, signed-out, sign-in).
+#[derive(Debug, Clone)]
+pub struct UiConfig {
+    /// Shown in every page's header and `<title>`; not empty. Default `entrance`.
+    pub title: String,
+    /// An `https://`/`http://` URL or an absolute path (`/…`); shown with `alt` = `title`.
+    pub logo_url: Option<String>,
+    /// `#rgb` or `#rrggbb`, lower-case, dark enough for white text (contrast at least 4.5:1).
+    pub accent_color: String,
+    /// One line of text at the foot of every page.
+    pub footer: Option<String>,
+    /// Show a "Sign in with Microsoft" page instead of redirecting straight to Microsoft.
+    pub sign_in_page: bool,
+    /// Directory with page overrides (`error.html`, `forbidden.html`, `signed_out.html`,
+    /// `sign_in.html`), already resolved against the config file's directory.
+    pub templates_dir: Option<PathBuf>,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            title: "entrance".to_owned(),
+            logo_url: None,
+            accent_color: crate::pages::DEFAULT_ACCENT.to_owned(),
+            footer: None,
+            sign_in_page: false,
+            templates_dir: None,
+        }
+    }
+}
+
+/// The `log` section.
+#[derive(Debug, Clone, Default)]
+pub struct LogConfig {
+    /// `None`: JSON when stdout is not a terminal, text when it is (decided at start-up, not at
+    /// load, so one file works in a container and in a shell).
+    pub format: Option<LogFormat>,
+    /// A `tracing` filter such as `info` or `entrance=debug,info`, checked at load. `RUST_LOG`,
+    /// when set, wins; `None` means `info`.
+    pub level: Option<String>,
+}
+
+/// How log lines are written to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, event fields at the top level.
+    Json,
+    /// Human-readable lines.
+    Text,
 }

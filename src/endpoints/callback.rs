@@ -12,11 +12,11 @@ use crate::body::Body;
 use crate::config::{GroupsSource, PERSONAL_ACCOUNTS_TENANT};
 use crate::gateway::Gateway;
 use crate::identity::Identity;
-use crate::microsoft;
 use crate::oidc::{Claims, SignedIn};
 use crate::policy::Verdict;
 use crate::respond::{self, Failure};
 use crate::session::{RequestCookies, Session};
+use crate::{logging, microsoft};
 
 pub async fn handle(
     gateway: &Gateway,
@@ -26,14 +26,27 @@ pub async fn handle(
     now: i64,
 ) -> Response<Body> {
     let headers = req.headers();
+    let unknown = || {
+        gateway.metrics.sign_in("error", "state_mismatch", now);
+        crate::gateway::note_decision("sign_in_failed:state_mismatch");
+        gateway.fail(Failure::UnknownAttempt, headers)
+    };
     let Some(state) = query.get("state") else {
-        return gateway.fail(Failure::UnknownAttempt, headers);
+        return unknown();
     };
     let Some(attempt) = gateway.cookies.open_attempt(state, cookies, now) else {
-        return gateway.fail(Failure::UnknownAttempt, headers);
+        return unknown();
     };
     let clear_attempt = vec![gateway.cookies.clear_attempt(&attempt.state)];
     let fail = |failure: Failure| {
+        let reason = failure_reason(&failure);
+        let outcome = if matches!(failure, Failure::Denied(_)) {
+            "denied"
+        } else {
+            "error"
+        };
+        gateway.metrics.sign_in(outcome, reason, now);
+        crate::gateway::note_decision(&format!("sign_in_failed:{reason}"));
         respond::with_cookies(gateway.fail(failure, headers), clear_attempt.clone())
     };
 
@@ -69,7 +82,13 @@ pub async fn handle(
         attempt.return_to.split('?').next().unwrap_or("/"),
     );
     if let Verdict::Deny(reason) = gateway.policy.decide(&route, Some(&identity), None) {
-        tracing::info!(oid = %identity.oid, tid = %identity.tid, reason = reason.code(), "sign-in denied by the authorization rules");
+        logging::audit::denied(
+            &identity.oid,
+            &identity.tid,
+            reason.code(),
+            &route.label(),
+            &crate::gateway::reference(),
+        );
         return fail(Failure::Denied(reason));
     }
 
@@ -79,7 +98,14 @@ pub async fn handle(
         Err(error) => return fail(Failure::Internal(error.to_string())),
     };
     set.extend(clear_attempt.clone());
-    tracing::info!(oid = %session.identity.oid, tid = %session.identity.tid, groups = session.identity.groups.len(), "signed in");
+    gateway.metrics.sign_in("success", "success", now);
+    crate::gateway::note_identity(&session.identity);
+    crate::gateway::note_decision("sign_in");
+    logging::audit::sign_in(
+        &session.identity.oid,
+        &session.identity.tid,
+        &crate::gateway::reference(),
+    );
     respond::with_cookies(respond::redirect(&attempt.return_to), set)
 }
 
@@ -101,10 +127,14 @@ async fn identity_with_groups(
         let graph = gateway.provider.graph().ok_or_else(|| {
             Failure::GroupsUnavailable("the discovery document names no usable msgraph_host".into())
         })?;
-        identity.groups = graph
+        let started = std::time::Instant::now();
+        let groups = graph
             .transitive_group_ids(tokens.access_token.expose())
-            .await
-            .map_err(|e| Failure::GroupsUnavailable(e.to_string()))?;
+            .await;
+        gateway
+            .metrics
+            .idp_call("graph", started.elapsed().as_secs_f64(), groups.is_ok());
+        identity.groups = groups.map_err(|e| Failure::GroupsUnavailable(e.to_string()))?;
         tracing::debug!(
             groups = identity.groups.len(),
             overage,
@@ -112,6 +142,21 @@ async fn identity_with_groups(
         );
     }
     Ok((identity, sid))
+}
+
+/// A short, fixed label for why a sign-in failed (metrics and the status page).
+fn failure_reason(failure: &Failure) -> &'static str {
+    use crate::oidc::OidcError;
+    match failure {
+        Failure::Denied(reason) => reason.code(),
+        Failure::SignInRefused { .. } => "provider_error",
+        Failure::Oidc(OidcError::TokenRejected { .. }) => "token_rejected",
+        Failure::Oidc(OidcError::IdToken(_)) => "invalid_token",
+        Failure::Oidc(_) => "provider_unreachable",
+        Failure::GroupsUnavailable(_) => "graph_failed",
+        Failure::UnknownAttempt => "state_mismatch",
+        _ => "other",
+    }
 }
 
 /// The identity entrance keeps, from validated claims.

@@ -81,7 +81,7 @@ pub async fn serve(
                 action: Some(("Sign in again", "/oauth2/start")),
                 reference: None,
             }
-            .render(),
+            .render_with(crate::pages::PageKind::SignedOut, &gateway.brand),
         ),
         Endpoint::UserInfo => match gateway.caller(req.headers(), now).await {
             Ok(Some(who)) => respond::json(
@@ -99,8 +99,8 @@ pub async fn serve(
                     "expires_at": gateway.session(req.headers(), now).map(|s| s.expires_at),
                 }),
             ),
-            Ok(None) => respond_api(Failure::Unauthenticated),
-            Err(failure) => respond_api(failure),
+            Ok(None) => respond_api(gateway, Failure::Unauthenticated),
+            Err(failure) => respond_api(gateway, failure),
         },
         Endpoint::Auth => auth(gateway, &req, now).await,
         Endpoint::Health => respond::json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
@@ -136,11 +136,11 @@ async fn auth(gateway: &Gateway, req: &Request<Incoming>, now: i64) -> Response<
         .unwrap_or_default();
     let extra = match policy::rules_from_query(&pairs) {
         Ok(rules) => rules,
-        Err(why) => return respond_api(Failure::BadParameters(why)),
+        Err(why) => return respond_api(gateway, Failure::BadParameters(why)),
     };
     let who = match gateway.caller(req.headers(), now).await {
         Ok(who) => who,
-        Err(failure) => return respond_api(failure),
+        Err(failure) => return respond_api(gateway, failure),
     };
     let route = gateway.default_route();
     match gateway.policy.decide(&route, who.as_ref(), Some(&extra)) {
@@ -154,8 +154,8 @@ async fn auth(gateway: &Gateway, req: &Request<Incoming>, now: i64) -> Response<
             }
             response
         }
-        Verdict::SignIn => respond_api(Failure::Unauthenticated),
-        Verdict::Deny(reason) => respond_api(Failure::Denied(reason)),
+        Verdict::SignIn => respond_api(gateway, Failure::Unauthenticated),
+        Verdict::Deny(reason) => respond_api(gateway, Failure::Denied(reason)),
     }
 }
 
@@ -182,6 +182,13 @@ fn sign_out(
     } else {
         landing
     };
+    let who = gateway
+        .cookies
+        .open_session(cookies, crate::gateway::unix_now());
+    crate::logging::audit::sign_out(
+        who.as_ref().map(|s| s.identity.oid.as_str()),
+        &crate::gateway::reference(),
+    );
     respond::with_cookies(
         respond::redirect(&location),
         gateway.cookies.clear_all(cookies),
@@ -189,8 +196,8 @@ fn sign_out(
 }
 
 /// These endpoints are called by scripts and proxies: always JSON.
-fn respond_api(failure: Failure) -> Response<Body> {
-    failure.into_response(respond::Audience::Api, &crate::gateway::reference())
+fn respond_api(gateway: &Gateway, failure: Failure) -> Response<Body> {
+    gateway.fail_as(failure, respond::Audience::Api)
 }
 
 /// The query string as a map; the last value of a repeated name wins.

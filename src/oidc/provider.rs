@@ -16,6 +16,7 @@ use super::{id_token, Attempt, Claims, KeySet, OidcError, TokenError};
 use crate::bearer::{self, BearerError};
 use crate::config::ProviderConfig;
 use crate::identity::Identity;
+use crate::metrics::Metrics;
 use crate::microsoft::{ClientCredential, Graph};
 
 /// Unknown `kid`s trigger a key refetch at most this often (Microsoft's guidance, B.5).
@@ -236,7 +237,10 @@ impl Provider {
     }
 
     async fn fetch_discovery(&self, url: &Url) -> Result<Metadata, OidcError> {
-        let body = self.get(url).await.map_err(OidcError::Discovery)?;
+        let body = self
+            .get("discovery", url)
+            .await
+            .map_err(OidcError::Discovery)?;
         let metadata: Metadata = serde_json::from_slice(&body).map_err(|e| {
             OidcError::Discovery(format!("{url} is not an OpenID discovery document: {e}"))
         })?;
@@ -245,11 +249,19 @@ impl Provider {
     }
 
     async fn fetch_keys(&self, jwks_uri: &Url) -> Result<KeySet, OidcError> {
-        let body = self.get(jwks_uri).await.map_err(OidcError::Keys)?;
+        let body = self.get("keys", jwks_uri).await.map_err(OidcError::Keys)?;
         KeySet::from_jwks(&body)
     }
 
-    async fn get(&self, url: &Url) -> Result<bytes::Bytes, String> {
+    /// GET `url` for `call` (discovery or keys), counted in the identity-provider metrics.
+    async fn get(&self, call: &'static str, url: &Url) -> Result<bytes::Bytes, String> {
+        let started = Instant::now();
+        let result = self.get_once(url).await;
+        Metrics::install().idp_call(call, started.elapsed().as_secs_f64(), result.is_ok());
+        result
+    }
+
+    async fn get_once(&self, url: &Url) -> Result<bytes::Bytes, String> {
         let response = self
             .http
             .get(url.clone())

@@ -12,6 +12,7 @@ use url::{Host, Url};
 use super::authorization::{api, authorization, routes};
 use super::provider::{provider, tenant};
 use super::secrets::{session_secret, sourced};
+use super::ui::ui;
 use super::{Problems, RawConfig, RawSession, Text};
 use crate::config::{Config, SessionConfig};
 
@@ -46,6 +47,9 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, problems: &mut Problems)
     let session = session(raw.session.unwrap_or_default(), base_dir, problems);
     let routes = routes(raw.routes.unwrap_or_default(), problems);
     let api = api(raw.api.unwrap_or_default(), problems);
+    let admin = super::admin::admin(raw.admin.unwrap_or_default(), listen, problems);
+    let log = super::log::log(raw.log.unwrap_or_default(), problems);
+    let ui = ui(raw.ui.unwrap_or_default(), base_dir, problems);
     Some(Config {
         listen: listen?,
         public_url: public_url?,
@@ -56,6 +60,9 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, problems: &mut Problems)
         authorization: authorization?,
         routes: routes?,
         api: api?,
+        admin: admin?,
+        log: log?,
+        ui: ui?,
     })
 }
 
