@@ -317,6 +317,7 @@ impl Provider {
     ) -> Result<SignedIn, OidcError> {
         let loaded = self.current().ok_or(OidcError::NotReady)?;
         let auth = self.auth_params(&loaded.metadata.token_endpoint, now)?;
+        let started = Instant::now();
         let tokens = token::redeem_code(
             &loaded.client,
             &self.http,
@@ -324,7 +325,9 @@ impl Provider {
             attempt.verifier.expose(),
             auth,
         )
-        .await?;
+        .await;
+        Metrics::install().idp_call("token", started.elapsed().as_secs_f64(), tokens.is_ok());
+        let tokens = tokens?;
         let id_token = tokens.id_token.as_deref().ok_or(OidcError::NoIdToken)?;
         let claims = self
             .validate_id_token(id_token, &loaded.metadata, &attempt.nonce, now)

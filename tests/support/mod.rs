@@ -227,6 +227,8 @@ pub struct Stack {
     pub emulator: Emulator,
     pub upstream: Upstream,
     pub gateway: Running,
+    /// The admin listener (`/metrics`, `/status`) on its own port.
+    pub admin: Option<Running>,
     pub options: Options,
     /// The session secret actually in use (base64).
     pub session_secret: String,
@@ -251,13 +253,14 @@ impl Stack {
             .unwrap_or_else(random_session_secret);
         let yaml = options.yaml(port, &upstream_url, &emulator.authority(), &session_secret);
         let config = load_config(&yaml, &options.resolved_client_secret());
-        let gateway = match tokio::time::timeout(
+        let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (gateway, admin) = match tokio::time::timeout(
             Duration::from_secs(30),
-            entrance::gateway::start(config, listener),
+            entrance::gateway::start_with_admin(config, listener, Some(admin_listener)),
         )
         .await
         {
-            Ok(Ok(running)) => running,
+            Ok(Ok((running, admin))) => (running, admin),
             Ok(Err(error)) => panic!("entrance did not start: {error}\n--- yaml ---\n{yaml}"),
             Err(_) => panic!("entrance::gateway::start did not return within 30s"),
         };
@@ -265,12 +268,23 @@ impl Stack {
             emulator,
             upstream,
             gateway,
+            admin,
             options,
             session_secret,
             yaml,
         };
         wait_ready(&stack.url("/readyz")).await;
         stack
+    }
+
+    /// Absolute URL of `path` on the admin listener.
+    #[allow(dead_code)]
+    pub fn admin_url(&self, path: &str) -> String {
+        let admin = self
+            .admin
+            .as_ref()
+            .expect("the stack starts an admin listener");
+        format!("http://{}{}", admin.addr(), path)
     }
 
     /// Starts with the default options.
