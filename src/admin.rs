@@ -108,6 +108,8 @@ pub fn status_json(source: &StatusSource) -> Value {
             "discovery_url": provider.discovery_url().as_str(),
             "issuer": metadata.as_ref().map(|m| m.issuer.as_str()),
             "key_count": key_count,
+            "key_ids": provider.key_ids(),
+            "keys_age_secs": provider.keys_age().map(|a| a.as_secs()),
         },
         "recent_sign_in_failures": failures_by_reason(&source.metrics.recent_failures()),
     })
@@ -169,7 +171,7 @@ fn status_html(status: &Value) -> String {
 <dt>State</dt><dd>{state_html}</dd>\
 <dt>Discovery URL</dt><dd>{discovery}</dd>\
 <dt>Issuer</dt><dd>{issuer}</dd>\
-<dt>Signing keys</dt><dd>{keys}</dd></dl>\
+<dt>Signing keys</dt><dd>{keys} ({kids}), fetched {age} seconds ago</dd></dl>\
 <h2>Recent sign-in failures</h2>\
 <table><thead><tr><th scope=\"col\">Reason</th><th scope=\"col\">Count</th>\
 <th scope=\"col\">Last seen (unix time)</th></tr></thead><tbody>{failures}</tbody></table>\
@@ -179,6 +181,17 @@ fn status_html(status: &Value) -> String {
         discovery = escape(&text(&idp["discovery_url"])),
         issuer = escape(&text(&idp["issuer"])),
         keys = escape(&text(&idp["key_count"])),
+        kids = escape(
+            &idp["key_ids"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        ),
+        age = escape(&text(&idp["keys_age_secs"])),
         config = escape(&config),
     )
 }

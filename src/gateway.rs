@@ -100,10 +100,15 @@ pub async fn start_with_admin(
         )?),
         None => None,
     };
-    let running = server::spawn(listener, move |req, peer| {
-        let gateway = gateway.clone();
-        async move { gateway.observe(req, peer).await }
-    })?;
+    let metrics = gateway.metrics.clone();
+    let running = server::spawn_counted(
+        listener,
+        move |req, peer| {
+            let gateway = gateway.clone();
+            async move { gateway.observe(req, peer).await }
+        },
+        Some(metrics),
+    )?;
     Ok((running, admin))
 }
 

@@ -163,6 +163,16 @@ impl Metrics {
         metrics::gauge!(OPEN_CONNECTIONS).decrement(1.0);
     }
 
+    /// A WebSocket (or other upgraded connection) tunnelled to the upstream opened or closed.
+    pub fn websocket(&self, open: bool) {
+        let gauge = metrics::gauge!("entrance_open_websockets");
+        if open {
+            gauge.increment(1.0);
+        } else {
+            gauge.decrement(1.0);
+        }
+    }
+
     /// The last sign-in failures, oldest first: (unix time, reason).
     pub fn recent_failures(&self) -> Vec<(i64, &'static str)> {
         let recent = match self.recent_failures.lock() {

@@ -324,12 +324,15 @@ fn tunnel(client: OnUpgrade, mut response: Response<Incoming>) -> Response<Body>
         };
         let mut client = TokioIo::new(client);
         let mut upstream = TokioIo::new(upstream);
+        let metrics = crate::metrics::Metrics::install();
+        metrics.websocket(true);
         match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
             Ok((to_upstream, to_client)) => {
                 tracing::debug!(to_upstream, to_client, "upgraded connection closed");
             }
             Err(error) => tracing::debug!(%error, "upgraded connection ended with an error"),
         }
+        metrics.websocket(false);
     });
     let (parts, _empty) = response.into_parts();
     let mut headers = parts.headers;

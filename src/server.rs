@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::body::Body;
+use crate::metrics::Metrics;
 
 /// How long in-flight requests may run after shutdown begins.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
@@ -75,9 +76,18 @@ impl Running {
 
 /// Serve `handler` on `listener` in a background task.
 pub fn spawn<H: Handler>(listener: TcpListener, handler: H) -> std::io::Result<Running> {
+    spawn_counted(listener, handler, None)
+}
+
+/// [`spawn`], counting open connections in `metrics` (the gateway's public listener).
+pub fn spawn_counted<H: Handler>(
+    listener: TcpListener,
+    handler: H,
+    metrics: Option<Arc<Metrics>>,
+) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, Arc::new(handler), stopped));
+    let task = tokio::spawn(accept_loop(listener, Arc::new(handler), stopped, metrics));
     Ok(Running { addr, stop, task })
 }
 
@@ -85,6 +95,7 @@ async fn accept_loop<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
     mut stopped: watch::Receiver<bool>,
+    metrics: Option<Arc<Metrics>>,
 ) {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
@@ -109,9 +120,16 @@ async fn accept_loop<H: Handler>(
         });
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let conn = graceful.watch(conn.into_owned());
+        let metrics = metrics.clone();
+        if let Some(m) = &metrics {
+            m.connection_opened();
+        }
         tokio::spawn(async move {
             if let Err(error) = conn.await {
                 tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+            if let Some(m) = metrics {
+                m.connection_closed();
             }
         });
     }

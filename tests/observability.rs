@@ -62,6 +62,7 @@ async fn a_scrape_shows_sign_ins_denials_by_reason_and_upstream_latency() {
         "token calls are not counted:\n{metrics}"
     );
     assert!(metrics.contains("entrance_build_info"), "{metrics}");
+    assert!(metrics.contains("entrance_open_connections"), "{metrics}");
 }
 
 #[tokio::test]
@@ -98,6 +99,18 @@ async fn a_denied_sign_in_is_counted_by_its_reason() {
     let failures = status["recent_sign_in_failures"].to_string();
     assert!(failures.contains("tenant_not_allowed"), "{status}");
     assert_eq!(status["identity_provider"]["reachable"], true, "{status}");
+    let kids = status["identity_provider"]["key_ids"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !kids.is_empty(),
+        "the status page lists no signing key ids: {status}"
+    );
+    assert!(
+        status["identity_provider"]["keys_age_secs"].is_u64(),
+        "{status}"
+    );
 }
 
 #[tokio::test]

@@ -88,6 +88,13 @@ impl KeySet {
     pub fn len(&self) -> usize {
         self.keys.len()
     }
+
+    /// The key ids, sorted (for the status page).
+    pub fn kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.keys.keys().cloned().collect();
+        kids.sort();
+        kids
+    }
 }
 
 #[cfg(test)]

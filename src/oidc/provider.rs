@@ -29,6 +29,8 @@ const REFRESH_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// One JWKS endpoint's keys: the last good set, and single-flight, rate-limited refetches.
 struct KeyCache {
     keys: RwLock<Arc<KeySet>>,
+    /// When the current keys were fetched (for the status page).
+    fetched_at: RwLock<Option<std::time::SystemTime>>,
     forced_refetch: tokio::sync::Mutex<Option<Instant>>,
 }
 
@@ -36,6 +38,7 @@ impl KeyCache {
     fn new() -> Self {
         KeyCache {
             keys: RwLock::new(Arc::new(KeySet::default())),
+            fetched_at: RwLock::new(None),
             forced_refetch: tokio::sync::Mutex::new(None),
         }
     }
@@ -50,6 +53,9 @@ impl KeyCache {
     fn store(&self, keys: KeySet) {
         if let Ok(mut slot) = self.keys.write() {
             *slot = Arc::new(keys);
+        }
+        if let Ok(mut at) = self.fetched_at.write() {
+            *at = Some(std::time::SystemTime::now());
         }
     }
 }
@@ -154,6 +160,17 @@ impl Provider {
     /// How many signing keys are cached (v2).
     pub fn key_count(&self) -> usize {
         self.keys.snapshot().len()
+    }
+
+    /// The cached signing key ids (v2), sorted.
+    pub fn key_ids(&self) -> Vec<String> {
+        self.keys.snapshot().kids()
+    }
+
+    /// How long ago the signing keys were fetched, if they ever were.
+    pub fn keys_age(&self) -> Option<Duration> {
+        let at = (*self.keys.fetched_at.read().ok()?)?;
+        at.elapsed().ok()
     }
 
     fn current(&self) -> Option<Arc<Loaded>> {
