@@ -198,7 +198,17 @@ impl Gateway {
             id: request_id.clone(),
             trace: Arc::new(Mutex::new(Trace::default())),
         };
-        let mut response = REQUEST.scope(scope.clone(), self.handle(req, peer)).await;
+        // The span OpenTelemetry export (feature `otel`) turns into the server span; the logs
+        // never print span fields. Path without the query, like the access log.
+        let span = tracing::info_span!(
+            "request",
+            otel.kind = "server",
+            http.request.method = method.as_str(),
+            url.path = path.as_str(),
+            request_id = request_id.as_str(),
+        );
+        let handled = REQUEST.scope(scope.clone(), self.handle(req, peer));
+        let mut response = tracing::Instrument::instrument(handled, span).await;
         let trace = scope.trace.lock().map(|t| t.clone()).unwrap_or_default();
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(logging::X_REQUEST_ID, value);
@@ -328,6 +338,10 @@ impl Gateway {
         if let Some(who) = who {
             identity::set_identity_headers(req.headers_mut(), who);
         }
+        // This request's span as the upstream's parent; a client's `traceparent` is not
+        // believed (no proxy is trusted yet), so it is replaced whenever a span is recorded.
+        #[cfg(feature = "otel")]
+        crate::telemetry::inject(req.headers_mut());
         let path_and_query = match req.uri().query() {
             Some(query) => format!("{path}?{query}"),
             None => path.to_owned(),

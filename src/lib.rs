@@ -35,3 +35,5 @@ pub mod sample_app;
 pub mod secret;
 pub mod server;
 pub mod session;
+#[cfg(feature = "otel")]
+pub mod telemetry;

@@ -70,6 +70,11 @@ pub fn init(config: &LogConfig) -> Result<(), String> {
     } else {
         LogFormat::Json
     });
+    // Before the subscriber, so its OpenTelemetry layer has a tracer to feed.
+    #[cfg(feature = "otel")]
+    if let Some(endpoint) = &config.otlp_endpoint {
+        crate::telemetry::init(endpoint).map_err(|error| error.to_string())?;
+    }
     // Fails only when a global subscriber (or `log` logger) is already set; see the doc above.
     let _ = subscriber(format, filter, std::io::stdout, terminal).try_init();
     Ok(())
@@ -201,16 +206,36 @@ where
         .with_writer(writer)
         .with_target(true);
     match format {
-        LogFormat::Json => Box::new(
+        LogFormat::Json => Box::new(traced(
             builder
                 .json()
                 .flatten_event(true)
                 .with_current_span(false)
                 .with_span_list(false)
                 .finish(),
-        ),
-        LogFormat::Text => Box::new(builder.with_ansi(ansi).finish()),
+        )),
+        LogFormat::Text => Box::new(traced(builder.with_ansi(ansi).finish())),
     }
+}
+
+/// `subscriber` with the OpenTelemetry layer on top when `log.otlp_endpoint` started the
+/// exporter; as it is otherwise.
+#[cfg(feature = "otel")]
+fn traced<S>(subscriber: S) -> Box<dyn Subscriber + Send + Sync>
+where
+    S: Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span> + Send + Sync,
+{
+    use tracing_subscriber::layer::SubscriberExt as _;
+    match crate::telemetry::layer() {
+        Some(layer) => Box::new(subscriber.with(layer)),
+        None => Box::new(subscriber),
+    }
+}
+
+/// Without the `otel` feature the subscriber is used as it is.
+#[cfg(not(feature = "otel"))]
+fn traced<S>(subscriber: S) -> S {
+    subscriber
 }
 
 fn is_valid_request_id(id: &str) -> bool {

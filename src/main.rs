@@ -66,7 +66,11 @@ fn main() -> anyhow::Result<()> {
         Command::Run { config } => {
             let config = load_config_or_exit(&config);
             init_logging(&config.log)?;
-            runtime()?.block_on(run(config))
+            let result = runtime()?.block_on(run(config));
+            // After the runtime is gone: the exporter's blocking client must not run inside it.
+            #[cfg(feature = "otel")]
+            entrance::telemetry::shutdown();
+            result
         }
         Command::Check { config } => {
             let config = load_config_or_exit(&config);

@@ -179,6 +179,7 @@ struct RawUi {
 struct RawLog {
     format: Option<Text>,
     level: Option<Text>,
+    otlp_endpoint: Option<Text>,
 }
 
 #[derive(Deserialize, Default)]

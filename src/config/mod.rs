@@ -245,6 +245,9 @@ pub struct LogConfig {
     /// A `tracing` filter such as `info` or `entrance=debug,info`, checked at load. `RUST_LOG`,
     /// when set, wins; `None` means `info`.
     pub level: Option<String>,
+    /// OTLP/HTTP collector base URL (`http://collector:4318`; spans go to its `/v1/traces`).
+    /// http or https with a host; only ever `Some` in a build with the `otel` feature.
+    pub otlp_endpoint: Option<Url>,
 }
 
 /// How log lines are written to stdout.

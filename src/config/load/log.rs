@@ -3,6 +3,7 @@
 //! start-up, not here.
 
 use tracing_subscriber::EnvFilter;
+use url::Url;
 
 use super::{Problems, RawLog, Text};
 use crate::config::{LogConfig, LogFormat};
@@ -11,9 +12,11 @@ use crate::config::{LogConfig, LogFormat};
 pub(super) fn log(raw: RawLog, problems: &mut Problems) -> Option<LogConfig> {
     let format = format(raw.format, problems);
     let level = level(raw.level, problems);
+    let otlp_endpoint = otlp_endpoint(raw.otlp_endpoint, problems);
     Some(LogConfig {
         format: format?,
         level: level?,
+        otlp_endpoint: otlp_endpoint?,
     })
 }
 
@@ -68,6 +71,50 @@ fn level(raw: Option<Text>, problems: &mut Problems) -> Option<Option<String>> {
                 format!(
                     "{shown} is not a log filter ({why}); write a level (error, warn, info, \
                      debug, trace, off) or directives like entrance=debug,info"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// The OTLP/HTTP collector: an http(s) URL with a host, without query or credentials. Parsed
+/// in every build so a build without the `otel` feature says why it cannot honour the key
+/// instead of calling it unknown.
+fn otlp_endpoint(raw: Option<Text>, problems: &mut Problems) -> Option<Option<Url>> {
+    let key = "log.otlp_endpoint";
+    let Some(Text(text)) = raw else {
+        return Some(None);
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(None);
+    }
+    if !cfg!(feature = "otel") {
+        problems.push(
+            key,
+            "this build has no OpenTelemetry support; build with --features otel, or remove \
+             the key",
+        );
+        return None;
+    }
+    match Url::parse(text) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.host().is_some()
+                && url.query().is_none()
+                && url.username().is_empty()
+                && url.password().is_none() =>
+        {
+            Some(Some(url))
+        }
+        _ => {
+            let shown = problems.quote(key, text);
+            problems.push(
+                key,
+                format!(
+                    "{shown} is not an OTLP/HTTP collector URL; write the collector's base URL, \
+                     e.g. http://collector:4318 (spans go to its /v1/traces)"
                 ),
             );
             None
