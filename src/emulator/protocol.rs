@@ -14,6 +14,11 @@ use url::{Host, Url};
 pub(crate) fn guid() -> String {
     let mut b = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut b);
+    guid_from(b)
+}
+
+/// A version-4 GUID made from 16 bytes (random or hashed), lower case.
+pub(crate) fn guid_from(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
