@@ -69,6 +69,31 @@ pub async fn run(config: &Config) -> Report {
         }
     }
 
+    // The redirect URI can only be checked where the browser meets it: at the authorize page.
+    match provider.probe_authorize(unix_now()).await {
+        Ok(None) => {
+            let _ = writeln!(
+                text,
+                "authorize endpoint: ok, it accepts the client id and redirect URI"
+            );
+        }
+        Ok(Some(code)) => {
+            ok = false;
+            let _ = writeln!(
+                text,
+                "FAIL authorize endpoint: Microsoft answers AADSTS{code}"
+            );
+            if let Some(e) = microsoft::explain(code) {
+                let _ = writeln!(text, "  {}", e.meaning);
+                let _ = writeln!(text, "  fix: {}", e.fix);
+            }
+        }
+        Err(error) => {
+            ok = false;
+            let _ = writeln!(text, "FAIL authorize endpoint: {error}");
+        }
+    }
+
     let credential_provider = if provider_config.tenant == config.provider.tenant {
         provider
     } else {

@@ -226,3 +226,29 @@ async fn invalid_config_fails_and_names_the_key() {
     );
     assert_eq!(emulator.token_requests(), 0);
 }
+
+#[tokio::test]
+async fn unregistered_redirect_uri_is_pinpointed() {
+    let emulator = start_emulator().await;
+    let upstream = Upstream::start().await;
+    let port = closed_port().await;
+    let options = contoso(Options::default());
+    // The emulator's app registers http://127.0.0.1/oauth2/callback (any port) and localhost;
+    // another loopback address is not registered.
+    let yaml = yaml_for(&options, port, &upstream, &emulator.authority()).replace(
+        &format!("public_url: http://127.0.0.1:{port}"),
+        &format!("public_url: http://127.0.0.2:{port}"),
+    );
+    assert!(yaml.contains("127.0.0.2"), "{yaml}");
+    let run = check(&yaml, CLIENT_SECRET).await;
+    assert_ne!(
+        run.code,
+        Some(0),
+        "an unregistered redirect URI must fail\n{run}"
+    );
+    assert!(run.stdout.contains("AADSTS50011"), "{run}");
+    assert!(
+        run.stdout.contains("http://127.0.0.2:"),
+        "the redirect URI to register is shown\n{run}"
+    );
+}

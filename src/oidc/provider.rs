@@ -352,6 +352,28 @@ impl Provider {
         Ok(SignedIn { claims, tokens })
     }
 
+    /// Ask the authorize endpoint whether it accepts this app's client id and redirect URI, the
+    /// way a browser would arrive there (no redirect followed). Microsoft answers an unknown
+    /// client or an unregistered redirect URI with its own error page naming the AADSTS code
+    /// instead of a sign-in page: that code is returned.
+    pub async fn probe_authorize(&self, now: i64) -> Result<Option<u32>, OidcError> {
+        let (url, _) = self.begin("/".into(), now)?;
+        let response = self
+            .http
+            .get(url)
+            .header(http::header::ACCEPT, "text/html")
+            .send()
+            .await
+            .map_err(|e| {
+                OidcError::Discovery(format!(
+                    "authorize endpoint: {}",
+                    super::describe_reqwest(&e)
+                ))
+            })?;
+        let text = response.text().await.unwrap_or_default();
+        Ok(crate::microsoft::aadsts_code(&text))
+    }
+
     /// The client-credentials grant for `scope`: proves the credential (for `entrance check`).
     pub async fn client_credentials(&self, scope: &str, now: i64) -> Result<Tokens, OidcError> {
         let loaded = self.current().ok_or(OidcError::NotReady)?;
