@@ -72,7 +72,12 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
         _ => None,
     };
     let config = config::load_str(&yaml, &env).map_err(|e| anyhow::anyhow!("demo config: {e}"))?;
-    let server = gateway::start(config, gateway_listener).await?;
+    let admin_listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("admin: cannot bind")?;
+    let admin_addr = admin_listener.local_addr()?;
+    let (server, admin) =
+        gateway::start_with_admin(config, gateway_listener, Some(admin_listener)).await?;
 
     println!();
     println!("  entrance demo is running.");
@@ -92,11 +97,17 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     );
     println!("  Your identity as JSON:          {public_url}/oauth2/userinfo");
     println!("  Sign out:                       {public_url}/oauth2/sign_out");
+    println!(
+        "  Status page and metrics:        http://{admin_addr}/status  http://{admin_addr}/metrics"
+    );
     println!();
     println!("  Press Ctrl-C to stop.");
 
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;
+    if let Some(admin) = admin {
+        admin.shutdown().await;
+    }
     app.shutdown().await;
     emulator.shutdown().await;
     Ok(())
