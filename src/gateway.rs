@@ -260,10 +260,15 @@ impl Gateway {
         };
         let route = self.policy.route(req.method(), &path);
         note(|t| t.route = route.label());
-        // 4. Who is asking: an API caller's bearer token, or a browser's session.
-        let who = match self.caller(req.headers(), now).await {
-            Ok(who) => who,
-            Err(failure) => return self.fail_as(failure, Audience::Api),
+        // 4. Who is asking: an API caller's bearer token, or a browser's session. Public routes
+        //    do not ask (and so never receive identity headers, nor refuse a stale token).
+        let who = if route.is_public() {
+            None
+        } else {
+            match self.caller(req.headers(), now).await {
+                Ok(who) => who,
+                Err(failure) => return self.fail_as(failure, Audience::Api),
+            }
         };
         // 5. What to do.
         if let Some(who) = &who {

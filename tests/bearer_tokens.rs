@@ -385,3 +385,37 @@ async fn bearer_token_is_ignored_when_the_api_is_not_enabled() {
     assert_sends_to_sign_in(&stack, &navigation);
     assert_eq!(stack.upstream.count(), 0, "the upstream was reached");
 }
+
+#[tokio::test]
+async fn public_routes_neither_check_tokens_nor_pass_identity() {
+    // The default options make /public/ a public route.
+    let stack = Stack::start(api_options()).await;
+    let expired = token(
+        &stack,
+        AccessTokenSpec {
+            expired: true,
+            ..AccessTokenSpec::default()
+        },
+    );
+    let reply = bearer_get(&stack.url("/public/page"), &expired).await;
+    assert_eq!(
+        reply.status, 200,
+        "a stale token must not lock callers out of a public route\n{reply}"
+    );
+    let valid = token(&stack, AccessTokenSpec::default());
+    let reply = bearer_get(&stack.url("/public/page"), &valid).await;
+    assert_eq!(reply.status, 200, "{reply}");
+    let seen = stack.upstream.last();
+    assert_eq!(
+        seen.header("x-auth-request-oid"),
+        None,
+        "public routes get no identity\n{seen}"
+    );
+
+    // A signed-in browser on a public route: no identity headers either.
+    let alice = Browser::signed_in(&stack, ALICE).await;
+    let reply = alice.get(&stack.url("/public/page")).await;
+    assert_eq!(reply.status, 200, "{reply}");
+    let seen = stack.upstream.last();
+    assert_eq!(seen.header("x-auth-request-user"), None, "{seen}");
+}
