@@ -432,3 +432,34 @@ async fn personal_account_signs_in_when_tenant_is_common() {
         "{seen}"
     );
 }
+
+#[tokio::test]
+async fn the_optional_interstitial_offers_a_sign_in_button_that_starts_sign_in() {
+    let stack = Stack::start(Options {
+        extra_yaml: "ui:\n  sign_in_page: true\n  title: Contoso Portal\n".to_string(),
+        ..Options::default()
+    })
+    .await;
+    let browser = Browser::new();
+    let page = browser.get(&stack.url("/reports?year=2026")).await;
+    assert_eq!(page.status, 200, "{page}");
+    assert!(page.body.contains("Sign in with Microsoft"), "{page}");
+    assert!(
+        page.body.contains("Contoso Portal"),
+        "branding missing\n{page}"
+    );
+    let href = "/oauth2/start?rd=%2Freports%3Fyear%3D2026";
+    assert!(
+        page.body.contains(href),
+        "the button does not start sign-in for this page\n{page}"
+    );
+    let start = browser.get(&stack.url(href)).await;
+    assert_eq!(start.status, 302, "{start}");
+    assert!(
+        start
+            .header("location")
+            .unwrap_or_default()
+            .starts_with(&stack.emulator.authority()),
+        "{start}"
+    );
+}
