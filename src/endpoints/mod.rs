@@ -7,7 +7,7 @@ mod callback;
 
 use std::collections::HashMap;
 
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::body::Body;
@@ -210,11 +210,6 @@ fn query_params<B>(req: &Request<B>) -> HashMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Methods the sign-out and start endpoints accept.
-pub fn is_get_like(method: &Method) -> bool {
-    method == Method::GET || method == Method::HEAD
 }
 
 #[cfg(test)]

@@ -139,10 +139,6 @@ impl Provider {
         &self.discovery_url
     }
 
-    pub fn client_id(&self) -> &str {
-        &self.client_id
-    }
-
     pub fn credential_kind(&self) -> &'static str {
         self.credential.kind()
     }
