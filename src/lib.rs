@@ -19,6 +19,7 @@ pub mod config;
 pub mod demo;
 pub mod emulator;
 pub mod endpoints;
+pub mod forwarded;
 pub mod gateway;
 pub mod identity;
 pub mod logging;
@@ -35,5 +36,7 @@ pub mod sample_app;
 pub mod secret;
 pub mod server;
 pub mod session;
+pub mod tls;
+pub mod upstream;
 #[cfg(feature = "otel")]
 pub mod telemetry;

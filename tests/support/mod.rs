@@ -8,6 +8,9 @@
 // Each test file uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod nginx;
+pub mod redis;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;

@@ -1,0 +1,1 @@
+//! HTTPS listeners with rustls (work in progress).

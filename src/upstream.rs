@@ -1,0 +1,1 @@
+//! Upstream selection by path prefix (work in progress).

@@ -1,0 +1,1 @@
+//! Real nginx in front of entrance, for the forward-auth tests (work in progress).
