@@ -151,7 +151,7 @@ impl Gateway {
                 config.api.enabled,
             )?),
             cookies: Codec::new(
-                config.session.secret.expose(),
+                config.session.secrets[0].expose(),
                 &config.session.cookie_name,
                 secure,
             )?,

@@ -141,3 +141,30 @@ async fn accept_loop<H: Handler>(
         tracing::warn!("in-flight requests did not finish within the drain deadline");
     }
 }
+
+/// `limits`: what one client may cost the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request head (request line and headers) accepted; larger gets 431. Default 64 KiB.
+    pub max_header_bytes: usize,
+    /// Connections served at once; more wait in the accept queue. Default 10 000.
+    pub max_connections: usize,
+    /// A client must send its whole request head within this (slowloris). Default 10s.
+    pub header_read_timeout: std::time::Duration,
+    /// Accept HTTP/2 with prior knowledge over plain TCP. Default true.
+    pub h2c: bool,
+    /// Largest request body accepted on any route; `None` (default): no limit.
+    pub max_body_bytes: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: 64 * 1024,
+            max_connections: 10_000,
+            header_read_timeout: std::time::Duration::from_secs(10),
+            h2c: true,
+            max_body_bytes: None,
+        }
+    }
+}

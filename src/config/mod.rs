@@ -19,8 +19,24 @@ pub use load::{load_file, load_str, load_str_in, ConfigError, Problem};
 /// The whole gateway configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Address the gateway listens on.
+    /// Address the gateway listens on (`listen`, or `listen.address` in the map form).
     pub listen: SocketAddr,
+    /// `listen.tls`: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with these PEM files, reloaded
+    /// from disk when they change. `None`: plain HTTP.
+    pub tls: Option<crate::tls::CertificateFiles>,
+    /// `listen.redirect_http`: a plain-HTTP listener that only redirects to https. Only with tls.
+    pub redirect_http: Option<SocketAddr>,
+    /// `limits`: header size, connections, header read timeout, h2c, body size.
+    pub limits: crate::server::Limits,
+    /// `trusted_proxies`: peers whose `Forwarded`/`X-Forwarded-*`/`X-Original-*` headers are
+    /// believed. Empty by default: nobody's are.
+    pub trusted_proxies: crate::forwarded::TrustedProxies,
+    /// Where allowed requests go, by path prefix (longest wins). The single `upstream` form is
+    /// one entry with prefix `/`. Never empty.
+    pub upstreams: Vec<crate::upstream::UpstreamConfig>,
+    /// `hosts`: more sites by `Host`/SNI, each with its own public_url, upstreams and routes.
+    /// Requests for any other host are served by the top-level site.
+    pub hosts: Vec<HostConfig>,
     /// How browsers reach entrance: scheme, host and port, no path (validated: path is `/`).
     /// The redirect URI is `public_url` + `/oauth2/callback`.
     pub public_url: Url,
@@ -65,14 +81,76 @@ pub struct ProviderConfig {
     pub timeout: Duration,
 }
 
+/// One `hosts` entry: a site of its own on a host name of its own.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Lower-case host names this site answers (its public_url's host first, then `aliases`).
+    pub names: Vec<String>,
+    /// Like the top-level public_url; the redirect URI is this + `/oauth2/callback`.
+    pub public_url: Url,
+    /// Never empty; longest prefix wins.
+    pub upstreams: Vec<crate::upstream::UpstreamConfig>,
+    /// This site's routes, in file order (the top-level `routes` do not apply here).
+    pub routes: Vec<RouteConfig>,
+    /// This site's default rules; `None`: the top-level `authorization` rules.
+    pub authorization: Option<Rules>,
+}
+
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    /// Decoded secret bytes (>= 32). The cookie keys are derived from it.
-    pub secret: Secret<Vec<u8>>,
+    /// Decoded secrets (>= 32 bytes each), never empty: the first seals, every one opens. To
+    /// rotate: add the new secret first, deploy, remove the old one after the longest lifetime.
+    pub secrets: Vec<Secret<Vec<u8>>>,
     /// Base name of the session cookie; `__Host-` is prefixed when public_url is https.
     pub cookie_name: String,
     /// Absolute session lifetime from sign-in.
     pub lifetime: Duration,
+    /// Sliding: a session unused this long ends. `None`: no idle limit.
+    pub idle_timeout: Option<Duration>,
+    /// With a refresh token (`offline_access` in scopes), renew this long before the access
+    /// token expires. Default 5m.
+    pub refresh: Duration,
+    /// Where sessions live.
+    pub store: SessionStoreConfig,
+}
+
+/// `session.store`.
+#[derive(Debug, Clone, Default)]
+pub enum SessionStoreConfig {
+    /// Everything in sealed cookies; nothing server-side.
+    #[default]
+    Cookie,
+    /// In Redis; the cookie carries only a sealed id.
+    Redis(RedisConfig),
+}
+
+/// `session.redis`.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    pub connection: RedisConnection,
+    pub username: Option<String>,
+    pub password: Option<Secret<String>>,
+    /// Default 5s.
+    pub connect_timeout: Duration,
+    /// Every command; default 2s.
+    pub command_timeout: Duration,
+    /// Prefix of every key entrance writes; default `entrance:`.
+    pub key_prefix: String,
+}
+
+/// How to reach Redis. URLs are `redis://` or `rediss://` (TLS) with host and optional port and
+/// db; they may carry a password, so they are never logged whole.
+#[derive(Debug, Clone)]
+pub enum RedisConnection {
+    /// `redis.url`
+    Single(Secret<Url>),
+    /// `redis.sentinel: {master_name, urls}`
+    Sentinel {
+        master_name: String,
+        nodes: Vec<Secret<Url>>,
+    },
+    /// `redis.cluster_urls`
+    Cluster { nodes: Vec<Secret<Url>> },
 }
 
 /// The tenant of every personal Microsoft account (outlook.com, hotmail.com, live.com, ...).

@@ -50,11 +50,22 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, problems: &mut Problems)
     let admin = super::admin::admin(raw.admin.unwrap_or_default(), listen, problems);
     let log = super::log::log(raw.log.unwrap_or_default(), problems);
     let ui = ui(raw.ui.unwrap_or_default(), base_dir, problems);
+    let upstream = upstream?;
+    let upstream_timeout = upstream_timeout?;
     Some(Config {
         listen: listen?,
+        tls: None,
+        redirect_http: None,
+        limits: crate::server::Limits::default(),
+        trusted_proxies: crate::forwarded::TrustedProxies::default(),
+        upstreams: vec![crate::upstream::UpstreamConfig::single(
+            upstream.clone(),
+            upstream_timeout,
+        )],
+        hosts: Vec::new(),
         public_url: public_url?,
-        upstream: upstream?,
-        upstream_timeout: upstream_timeout?,
+        upstream,
+        upstream_timeout,
         provider: provider?,
         session: session?,
         authorization: authorization?,
@@ -230,9 +241,12 @@ fn session(raw: RawSession, base_dir: &Path, problems: &mut Problems) -> Option<
         }
     });
     Some(SessionConfig {
-        secret: secret?,
+        secrets: vec![secret?],
         cookie_name: cookie_name?,
         lifetime: lifetime?,
+        idle_timeout: None,
+        refresh: Duration::from_secs(5 * 60),
+        store: crate::config::SessionStoreConfig::Cookie,
     })
 }
 
