@@ -75,7 +75,7 @@ fn minimal_config_loads_with_defaults() {
     assert!(!p.sign_out_at_microsoft);
     assert_eq!(p.timeout, Duration::from_secs(10));
     let s = &config.session;
-    assert_eq!(s.secret.expose(), &(0u8..32).collect::<Vec<u8>>());
+    assert_eq!(s.secrets[0].expose(), &(0u8..32).collect::<Vec<u8>>());
     assert_eq!(s.cookie_name, "_entrance");
     assert_eq!(s.lifetime, Duration::from_secs(8 * 3600));
     let rules = &config.authorization.rules;
@@ -103,7 +103,7 @@ fn variables_are_substituted_from_the_injected_env() {
     let config = load_str(&text, &env).unwrap();
     assert_eq!(client_secret(&config.provider.credential), "from-env");
     assert_eq!(config.provider.client_id, "id-x-${LITERAL}");
-    assert_eq!(config.session.secret.expose().len(), 32);
+    assert_eq!(config.session.secrets[0].expose().len(), 32);
 }
 
 #[test]
@@ -232,7 +232,7 @@ fn session_secrets_decode_from_every_base64_flavour() {
     ] {
         let text = MINIMAL.replace(SECRET_32, &encoded);
         let config = load_str(&text, &no_env).unwrap();
-        assert_eq!(config.session.secret.expose(), &bytes, "{encoded}");
+        assert_eq!(config.session.secrets[0].expose(), &bytes, "{encoded}");
     }
 }
 
@@ -269,7 +269,7 @@ fn secrets_are_read_from_files_trimmed_and_relative_to_the_base_dir() {
     std::fs::remove_file(&session).unwrap();
     let config = config.unwrap();
     assert_eq!(client_secret(&config.provider.credential), "from-file");
-    assert_eq!(config.session.secret.expose().len(), 32);
+    assert_eq!(config.session.secrets[0].expose().len(), 32);
 }
 
 #[test]
