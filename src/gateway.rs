@@ -22,7 +22,9 @@ use crate::pages::{self, Branding};
 use crate::policy::{self, Policy, Route, Verdict};
 use crate::proxy::{self, ForwardContext, Proxy, ProxyError};
 use crate::respond::{self, Audience, Failure};
-use crate::session::{self, Codec, RequestCookies, Session};
+use crate::session::{
+    self, Codec, RenewError, Renewal, RequestCookies, Resumed, Session, Sessions,
+};
 use crate::{bearer, endpoints, logging, redirect, server};
 
 /// Why the gateway could not start.
@@ -30,8 +32,8 @@ use crate::{bearer, endpoints, logging, redirect, server};
 pub enum StartError {
     #[error("identity provider settings: {0}")]
     Provider(#[from] oidc::OidcError),
-    #[error("session cookies: {0}")]
-    Cookies(#[from] session::CookieError),
+    #[error(transparent)]
+    Sessions(#[from] session::SessionsError),
     #[error("{0}")]
     Ui(String),
     #[error("listener: {0}")]
@@ -56,7 +58,8 @@ pub struct Settings {
 pub struct Gateway {
     pub settings: Settings,
     pub provider: Arc<Provider>,
-    pub cookies: Codec,
+    /// Where sessions live, and their renewal and ending.
+    pub sessions: Sessions,
     pub policy: Policy,
     proxy: Proxy,
     pub metrics: Arc<Metrics>,
@@ -124,6 +127,12 @@ fn config_summary(config: &Config) -> serde_json::Value {
         "routes": config.routes.len(),
         "api_enabled": config.api.enabled,
         "session_lifetime_secs": config.session.lifetime.as_secs(),
+        "session_idle_timeout_secs": config.session.idle_timeout.map(|d| d.as_secs()),
+        "session_store": match config.session.store {
+            crate::config::SessionStoreConfig::Cookie => "cookie",
+            crate::config::SessionStoreConfig::Redis(_) => "redis",
+        },
+        "session_secrets": config.session.secrets.len(),
     })
 }
 
@@ -150,11 +159,7 @@ impl Gateway {
                 &redirect_uri(&public_url),
                 config.api.enabled,
             )?),
-            cookies: Codec::new(
-                config.session.secrets[0].expose(),
-                &config.session.cookie_name,
-                secure,
-            )?,
+            sessions: Sessions::new(&config.session, secure)?,
             policy: Policy::new(
                 &config.authorization,
                 &config.routes,
@@ -262,26 +267,46 @@ impl Gateway {
         note(|t| t.route = route.label());
         // 4. Who is asking: an API caller's bearer token, or a browser's session. Public routes
         //    do not ask (and so never receive identity headers, nor refuse a stale token).
-        let who = if route.is_public() {
-            None
+        let caller = if route.is_public() {
+            Caller::default()
         } else {
             match self.caller(req.headers(), now).await {
-                Ok(who) => who,
-                Err(failure) => return self.fail_as(failure, Audience::Api),
+                Ok(caller) => caller,
+                Err(failure @ Failure::InvalidToken(_)) => {
+                    return self.fail_as(failure, Audience::Api)
+                }
+                Err(failure) => return self.fail(failure, req.headers()),
             }
         };
-        // 5. What to do.
+        // A renewed session's new cookie, or the deletion of an ended one, goes back with
+        // whatever the answer is.
+        let set_cookies = caller.set_cookies;
+        let who = caller.who;
+        let response = self.decide(req, peer, &path, &route, who, now).await;
+        respond::with_cookies(response, set_cookies)
+    }
+
+    /// 5. What to do with a request from `who` (after the route was found).
+    async fn decide(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        path: &str,
+        route: &Route<'_>,
+        who: Option<Identity>,
+        now: i64,
+    ) -> Response<Body> {
         if let Some(who) = &who {
             note_identity(who);
         }
-        match self.policy.decide(&route, who.as_ref(), None) {
+        match self.policy.decide(route, who.as_ref(), None) {
             Verdict::Allow => {
                 note_decision(if route.is_public() { "public" } else { "allow" });
-                self.forward(req, peer, &path, who.as_ref()).await
+                self.forward(req, peer, path, who.as_ref()).await
             }
             Verdict::SignIn => {
                 note_decision("sign_in");
-                self.sign_in(&req, &path, now)
+                self.sign_in(&req, path, now)
             }
             Verdict::Deny(reason) => {
                 note_decision(&format!("deny:{}", reason.code()));
@@ -306,14 +331,17 @@ impl Gateway {
 
     /// The identity of the request: a valid bearer token when API tokens are accepted and one
     /// is sent (an invalid one is a 401, never a fallback to cookies), else the session.
-    pub async fn caller(&self, headers: &HeaderMap, now: i64) -> Result<Option<Identity>, Failure> {
+    pub async fn caller(&self, headers: &HeaderMap, now: i64) -> Result<Caller, Failure> {
         if let (Some(audiences), Some(token)) =
             (&self.settings.api_audiences, bearer::token_from(headers))
         {
             return match self.provider.validate_bearer(token, audiences, now).await {
                 Ok(who) => {
                     self.metrics.bearer("valid");
-                    Ok(Some(who))
+                    Ok(Caller {
+                        who: Some(who),
+                        ..Caller::default()
+                    })
                 }
                 Err(why) => {
                     self.metrics.bearer("invalid");
@@ -323,10 +351,110 @@ impl Gateway {
                 }
             };
         }
-        Ok(self
-            .cookies
-            .open_session(&RequestCookies::from_headers(headers), now)
-            .map(|s| s.identity))
+        self.resume(headers, now, false).await
+    }
+
+    /// The browser's session, kept alive and renewed when due (`force`: renew now). A session
+    /// that ended (renewal refused, idle, signed out elsewhere) is no session, and its cookies
+    /// are cleared.
+    pub async fn resume(
+        &self,
+        headers: &HeaderMap,
+        now: i64,
+        force: bool,
+    ) -> Result<Caller, Failure> {
+        let cookies = RequestCookies::from_headers(headers);
+        let resumed = self
+            .sessions
+            .resume(&cookies, now, force, |old| self.renew(old, now))
+            .await;
+        match resumed {
+            Ok(Resumed::Active {
+                session,
+                set_cookies,
+            }) => Ok(Caller {
+                who: Some(session.identity.clone()),
+                session: Some(session),
+                set_cookies,
+            }),
+            Ok(Resumed::None { clear }) => Ok(Caller {
+                set_cookies: clear,
+                ..Caller::default()
+            }),
+            Ok(Resumed::Ended { clear, reason }) => {
+                self.metrics.session_ended(reason);
+                note(|t| t.decision = format!("session_ended:{reason}"));
+                Ok(Caller {
+                    set_cookies: clear,
+                    ..Caller::default()
+                })
+            }
+            Err(error) => {
+                self.metrics.session_store_error();
+                Err(Failure::SessionStoreUnavailable(error.to_string()))
+            }
+        }
+    }
+
+    /// Renew `old` with its refresh token: the same user, re-read (groups from Graph again when
+    /// that is where they came from), with the new refresh token.
+    async fn renew(&self, old: Session, now: i64) -> Result<Session, RenewError> {
+        let Some(renewal) = &old.renewal else {
+            return Ok(old);
+        };
+        let signed_in = match self.provider.renew(&renewal.refresh_token.0, now).await {
+            Ok(signed_in) => signed_in,
+            Err(oidc::OidcError::TokenRejected { error, codes, .. })
+                if crate::microsoft::ends_session(&error, &codes) =>
+            {
+                self.metrics.session_renewal("refused");
+                let code = codes.first().map(|c| format!(" AADSTS{c}")).unwrap_or_default();
+                let reason = format!("{error}{code}");
+                logging::audit::refresh_failed(
+                    &old.identity.oid,
+                    &old.identity.tid,
+                    &reason,
+                    &reference(),
+                );
+                return Err(RenewError::Refused(reason));
+            }
+            Err(error) => {
+                self.metrics.session_renewal("failed");
+                return Err(RenewError::Transient(error.to_string()));
+            }
+        };
+        let user = match endpoints::callback::user_from(self, signed_in, renewal.groups_from_graph)
+            .await
+        {
+            Ok(user) => user,
+            Err(failure) => {
+                // Graph failed: keep the groups the session has rather than drop them.
+                self.metrics.session_renewal("failed");
+                return Err(RenewError::Transient(failure.to_string()));
+            }
+        };
+        if user.identity.oid != old.identity.oid || user.identity.tid != old.identity.tid {
+            self.metrics.session_renewal("refused");
+            return Err(RenewError::Refused(
+                "the renewed ID token is for another user".into(),
+            ));
+        }
+        self.metrics.session_renewal("renewed");
+        tracing::info!(oid = %old.identity.oid, "session renewed with its refresh token");
+        let renewal = user.renewal(now).or_else(|| {
+            // No new refresh token: the old one stays in use.
+            Some(Renewal {
+                access_expires_at: now + user.access_lifetime(),
+                ..renewal.clone()
+            })
+        });
+        Ok(Session {
+            identity: user.identity,
+            sid: user.sid.or(old.sid.clone()),
+            login_hint: user.login_hint.or(old.login_hint.clone()),
+            renewal,
+            ..old
+        })
     }
 
     /// 6a. Send an allowed (or public) request upstream with the identity headers.
@@ -339,7 +467,7 @@ impl Gateway {
     ) -> Response<Body> {
         let upgrade =
             proxy::is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
-        self.cookies.strip_own_cookies(req.headers_mut());
+        self.cookies().strip_own_cookies(req.headers_mut());
         if let Some(who) = who {
             identity::set_identity_headers(req.headers_mut(), who);
         }
@@ -417,7 +545,7 @@ impl Gateway {
     ) -> Response<Body> {
         match self.provider.begin(return_to, now) {
             Ok((url, attempt)) => {
-                let set = self.cookies.seal_attempt(&attempt, cookies, now);
+                let set = self.cookies().seal_attempt(&attempt, cookies, now);
                 respond::with_cookies(respond::redirect(url.as_str()), set)
             }
             Err(error) => self.fail(Failure::Oidc(error), headers),
@@ -434,16 +562,25 @@ impl Gateway {
         failure.into_response(audience, &reference(), &self.brand)
     }
 
-    /// The session of the request, when it is valid.
-    pub fn session(&self, headers: &HeaderMap, now: i64) -> Option<Session> {
-        self.cookies
-            .open_session(&RequestCookies::from_headers(headers), now)
+    /// The cookie codec: attempt cookies, and entrance's cookies stripped before the upstream.
+    pub fn cookies(&self) -> &Codec {
+        self.sessions.codec()
     }
 
     /// The default route: for decisions that have no request path (`/oauth2/auth`).
     pub fn default_route(&self) -> Route<'_> {
         self.policy.defaults()
     }
+}
+
+/// Who a request is from, and the cookies its answer must carry.
+#[derive(Default)]
+pub struct Caller {
+    pub who: Option<Identity>,
+    /// The browser session, when the caller is one.
+    pub session: Option<Session>,
+    /// `Set-Cookie` values: a renewed session, or the deletion of an ended one.
+    pub set_cookies: Vec<String>,
 }
 
 /// Accepted `aud` values for API tokens: the client id, `api://{client id}`, and `api.audiences`.

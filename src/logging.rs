@@ -137,6 +137,18 @@ pub mod audit {
         tracing::info!(target: AUDIT_TARGET, event = "sign_out", oid, request_id, "signed out");
     }
 
+    /// Microsoft's front-channel logout ended the sessions of a sign-in session; `ended` is how
+    /// many (Redis), or `None` when sessions live in cookies (they are refused from now on).
+    pub fn frontchannel_logout(ended: Option<usize>, request_id: &str) {
+        tracing::info!(
+            target: AUDIT_TARGET,
+            event = "frontchannel_logout",
+            ended,
+            request_id,
+            "front-channel logout"
+        );
+    }
+
     /// A signed-in user was refused by the authorization rules.
     pub fn denied(oid: &str, tid: &str, reason: &str, route: &str, request_id: &str) {
         tracing::info!(

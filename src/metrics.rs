@@ -155,6 +155,23 @@ impl Metrics {
         metrics::histogram!(IDP_DURATION, "call" => call).record(seconds);
     }
 
+    /// A session renewal with its refresh token: `renewed`, `refused` (the session ended) or
+    /// `failed` (kept, retried later).
+    pub fn session_renewal(&self, outcome: &'static str) {
+        metrics::counter!(SESSION_RENEWALS, "outcome" => outcome).increment(1);
+    }
+
+    /// A session ended other than by its lifetime: `signed_out`, `idle`, `renewal_refused`,
+    /// `frontchannel_logout`, `revoked`.
+    pub fn session_ended(&self, reason: &'static str) {
+        metrics::counter!(SESSIONS_ENDED, "reason" => reason).increment(1);
+    }
+
+    /// A request the session store (Redis) could not serve.
+    pub fn session_store_error(&self) {
+        metrics::counter!(SESSION_STORE_ERRORS).increment(1);
+    }
+
     pub fn connection_opened(&self) {
         metrics::gauge!(OPEN_CONNECTIONS).increment(1.0);
     }
@@ -220,7 +237,20 @@ fn method_class(method: &http::Method) -> &'static str {
 }
 
 /// HELP lines and units for every metric.
+const SESSION_RENEWALS: &str = "entrance_session_renewals_total";
+const SESSIONS_ENDED: &str = "entrance_sessions_ended_total";
+const SESSION_STORE_ERRORS: &str = "entrance_session_store_errors_total";
+
 fn describe() {
+    metrics::describe_counter!(
+        SESSION_RENEWALS,
+        "Session renewals with the refresh token, by outcome"
+    );
+    metrics::describe_counter!(SESSIONS_ENDED, "Sessions ended early, by reason");
+    metrics::describe_counter!(
+        SESSION_STORE_ERRORS,
+        "Requests the session store (Redis) could not serve"
+    );
     metrics::describe_counter!(
         REQUESTS,
         "Requests answered, by host, route, method class and status"

@@ -44,6 +44,10 @@ pub enum Failure {
     UpstreamUnreachable(String),
     #[error("the upstream did not answer in time")]
     UpstreamTimeout,
+    #[error("the session store is unavailable: {0}")]
+    SessionStoreUnavailable(String),
+    #[error("the identity provider could not renew the session: {0}")]
+    RenewalUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -220,6 +224,24 @@ impl Failure {
                     None,
                 )
             }
+            Failure::SessionStoreUnavailable(why) => {
+                tracing::error!(reference, reason = %why, "session store unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "Your session cannot be read right now. Nothing is lost: please try again in a moment.".into(),
+                    Some("session.store is redis and Redis did not answer (see the log line with this reference). entrance reconnects by itself; check that Redis is running and reachable at session.redis.".into()),
+                )
+            }
+            Failure::RenewalUnavailable(why) => {
+                tracing::error!(reference, reason = %why, "session renewal failed");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "Your session could not be renewed with Microsoft right now. Please try again in a moment.".into(),
+                    Some("The refresh-token call to the identity provider failed for a reason other than the user's grant (see the log line with this reference).".into()),
+                )
+            }
             Failure::Internal(why) => {
                 tracing::error!(reference, reason = %why, "internal error");
                 (
@@ -291,6 +313,8 @@ fn retry_action(failure: &Failure) -> Option<(&'static str, &'static str)> {
         | Failure::NoSuchEndpoint
         | Failure::UpstreamUnreachable(_)
         | Failure::UpstreamTimeout
+        | Failure::SessionStoreUnavailable(_)
+        | Failure::RenewalUnavailable(_)
         | Failure::Internal(_) => None,
     }
 }

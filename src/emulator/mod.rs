@@ -148,6 +148,16 @@ impl Default for AccessTokenSpec {
     }
 }
 
+/// How the token endpoint refuses a user's refresh tokens (see
+/// [`Emulator::refuse_refresh_tokens`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshRefusal {
+    /// `invalid_grant` AADSTS50173: the grant was revoked (password reset, admin revoke).
+    Revoked,
+    /// `interaction_required` AADSTS50076: Conditional Access now requires MFA.
+    MfaRequired,
+}
+
 /// One user as the demo banner lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSummary {
@@ -167,6 +177,13 @@ pub(crate) struct State {
     /// Applied to exactly one ID token, then cleared.
     pub tamper: Mutex<Option<Tamper>>,
     pub token_requests: AtomicUsize,
+    /// `grant_type=refresh_token` requests so far, answered or not.
+    pub refresh_requests: AtomicUsize,
+    /// `expires_in` of user access tokens, seconds (Microsoft: 60–90 minutes).
+    pub access_token_secs: std::sync::atomic::AtomicI64,
+    /// Users whose refresh tokens now fail, and how (the admin revoked their sessions, or
+    /// Conditional Access now wants MFA).
+    pub refresh_refusals: Mutex<std::collections::HashMap<String, RefreshRefusal>>,
     /// Certificate-assertion `jti`s already used.
     pub assertions: SeenAssertions,
     /// Microsoft Graph's tokens, outage switch and request count.
@@ -208,6 +225,9 @@ pub async fn start(
         grants: Grants::default(),
         tamper: Mutex::new(None),
         token_requests: AtomicUsize::new(0),
+        refresh_requests: AtomicUsize::new(0),
+        access_token_secs: std::sync::atomic::AtomicI64::new(access_token::LIFETIME_SECS),
+        refresh_refusals: Mutex::new(std::collections::HashMap::new()),
         assertions: SeenAssertions::default(),
         graph: GraphService::default(),
     });
@@ -268,6 +288,26 @@ impl Emulator {
     /// POSTs to any token endpoint so far, successful or not.
     pub fn token_requests(&self) -> usize {
         self.state.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// `grant_type=refresh_token` requests so far, answered or not.
+    pub fn refresh_requests(&self) -> usize {
+        self.state.refresh_requests.load(Ordering::SeqCst)
+    }
+
+    /// The `expires_in` of user access tokens issued from now on (default 3600 seconds).
+    pub fn set_access_token_lifetime(&self, secs: i64) {
+        self.state.access_token_secs.store(secs, Ordering::SeqCst);
+    }
+
+    /// From now on, refresh tokens of `username` fail with `refusal` (codes keep working).
+    pub fn refuse_refresh_tokens(&self, username: &str, refusal: RefreshRefusal) {
+        match self.state.refresh_refusals.lock() {
+            Ok(mut r) => r.insert(username.to_ascii_lowercase(), refusal),
+            Err(poisoned) => poisoned
+                .into_inner()
+                .insert(username.to_ascii_lowercase(), refusal),
+        };
     }
 
     /// Switch Microsoft Graph on (the default) or off; while off every Graph request gets 503

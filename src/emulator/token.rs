@@ -5,6 +5,7 @@
 //!
 //! Errors are Microsoft's JSON shape; `invalid_client` is 401, the rest 400.
 
+use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
 use hyper::body::Incoming;
@@ -24,10 +25,7 @@ use super::id_token::{self, IdTokenInput};
 use super::keys::SigningKey;
 use super::protocol::{guid, s256, AadError, Trace};
 use super::tenancy::{Scope, TenantPath};
-use super::{client_credentials, State, Tamper};
-
-/// Access-token lifetime reported in `expires_in`/`ext_expires_in`.
-const ACCESS_TOKEN_SECS: i64 = access_token::LIFETIME_SECS;
+use super::{client_credentials, RefreshRefusal, State, Tamper};
 
 fn invalid_grant(code: u32, message: &str) -> AadError {
     AadError::new("invalid_grant", code, message)
@@ -131,8 +129,12 @@ fn grant(
             .map_err(|_| wrong_tenant())
     };
     if !is_code {
+        state.refresh_requests.fetch_add(1, Ordering::SeqCst);
         let token = param(params, "refresh_token").ok_or_else(|| missing("refresh_token"))?;
-        return state.grants.use_refresh(token, now, check);
+        return state.grants.use_refresh(token, now, |auth| {
+            check(auth)?;
+            refusal(state, &auth.username)
+        });
     }
     let code = param(params, "code").ok_or_else(|| missing("code"))?;
     let redirect_uri = param(params, "redirect_uri").ok_or_else(|| missing("redirect_uri"))?;
@@ -159,6 +161,31 @@ fn grant(
         }
         check_pkce(auth.pkce.as_ref(), verifier)
     })
+}
+
+/// The refusal a test arranged for this user's refresh tokens, as Microsoft words it.
+fn refusal(state: &State, username: &str) -> Result<(), AadError> {
+    let refusal = match state.refresh_refusals.lock() {
+        Ok(r) => r.get(&username.to_ascii_lowercase()).copied(),
+        Err(poisoned) => poisoned
+            .into_inner()
+            .get(&username.to_ascii_lowercase())
+            .copied(),
+    };
+    match refusal {
+        None => Ok(()),
+        Some(RefreshRefusal::Revoked) => Err(invalid_grant(
+            50173,
+            "The provided grant has expired due to it being revoked, a fresh auth token is \
+             needed. The user might have changed or reset their password.",
+        )),
+        Some(RefreshRefusal::MfaRequired) => Err(AadError::new(
+            "interaction_required",
+            50076,
+            "Due to a configuration change made by your administrator, or because you moved to \
+             a new location, you must use multi-factor authentication to access the resource.",
+        )),
+    }
 }
 
 fn wrong_tenant() -> AadError {
@@ -223,11 +250,12 @@ async fn respond_with_tokens(
     };
     let resource = access_token::resolve(&state.config, &scopes, strict, &tenant_name)?;
     let has = |s: &str| auth.scopes.iter().any(|x| x == s);
+    let lifetime = state.access_token_secs.load(Ordering::SeqCst);
     let mut body = json!({
         "token_type": "Bearer",
         "scope": scopes.join(" "),
-        "expires_in": ACCESS_TOKEN_SECS,
-        "ext_expires_in": ACCESS_TOKEN_SECS,
+        "expires_in": lifetime,
+        "ext_expires_in": lifetime,
         "access_token": user_access_token(state, client, user, &resource, now)?,
     });
     if has("openid") {

@@ -15,7 +15,8 @@ use crate::identity::Identity;
 use crate::oidc::{Claims, SignedIn};
 use crate::policy::Verdict;
 use crate::respond::{self, Failure};
-use crate::session::{RequestCookies, Session};
+use crate::secret::Secret;
+use crate::session::{RefreshToken, Renewal, RequestCookies, Session};
 use crate::{logging, microsoft};
 
 pub async fn handle(
@@ -34,10 +35,10 @@ pub async fn handle(
     let Some(state) = query.get("state") else {
         return unknown();
     };
-    let Some(attempt) = gateway.cookies.open_attempt(state, cookies, now) else {
+    let Some(attempt) = gateway.cookies().open_attempt(state, cookies, now) else {
         return unknown();
     };
-    let clear_attempt = vec![gateway.cookies.clear_attempt(&attempt.state)];
+    let clear_attempt = vec![gateway.cookies().clear_attempt(&attempt.state)];
     let fail = |failure: Failure| {
         let reason = failure_reason(&failure);
         let outcome = if matches!(failure, Failure::Denied(_)) {
@@ -72,11 +73,11 @@ pub async fn handle(
         Ok(signed_in) => signed_in,
         Err(error) => return fail(Failure::Oidc(error)),
     };
-    let identity = match identity_with_groups(gateway, signed_in).await {
-        Ok(identity) => identity,
+    let user = match user_from(gateway, signed_in, false).await {
+        Ok(user) => user,
         Err(failure) => return fail(failure),
     };
-    let (identity, sid) = identity;
+    let identity = user.identity.clone();
     let route = gateway.policy.route(
         &Method::GET,
         attempt.return_to.split('?').next().unwrap_or("/"),
@@ -92,10 +93,17 @@ pub async fn handle(
         return fail(Failure::Denied(reason));
     }
 
-    let session = Session::new(identity, sid, now, gateway.settings.lifetime_secs);
-    let mut set = match gateway.cookies.seal_session(&session, cookies, now) {
+    let mut session = Session::new(
+        identity,
+        user.sid.clone(),
+        now,
+        gateway.sessions.lifetime_secs(),
+    );
+    session.login_hint = user.login_hint.clone();
+    session.renewal = user.renewal(now);
+    let mut set = match gateway.sessions.start(&session, cookies, now).await {
         Ok(set) => set,
-        Err(error) => return fail(Failure::Internal(error.to_string())),
+        Err(error) => return fail(Failure::SessionStoreUnavailable(error.to_string())),
     };
     set.extend(clear_attempt.clone());
     gateway.metrics.sign_in("success", "success", now);
@@ -109,18 +117,55 @@ pub async fn handle(
     respond::with_cookies(respond::redirect(&attempt.return_to), set)
 }
 
-/// The identity from validated claims, with the groups read from Microsoft Graph when the token
-/// could not carry them (overage) or the operator asked for Graph.
-async fn identity_with_groups(
+/// Who signed in (or renewed), from validated tokens.
+pub(crate) struct SignedInUser {
+    pub identity: Identity,
+    pub sid: Option<String>,
+    pub login_hint: Option<String>,
+    /// The groups came from Microsoft Graph.
+    pub groups_from_graph: bool,
+    refresh_token: Option<Secret<String>>,
+    expires_in: Option<std::time::Duration>,
+}
+
+/// Microsoft's access tokens live 60–90 minutes; without `expires_in`, assume the shortest.
+const DEFAULT_ACCESS_LIFETIME_SECS: i64 = 3600;
+
+impl SignedInUser {
+    /// Seconds the access token from this token call lives.
+    pub fn access_lifetime(&self) -> i64 {
+        self.expires_in
+            .and_then(|d| i64::try_from(d.as_secs()).ok())
+            .unwrap_or(DEFAULT_ACCESS_LIFETIME_SECS)
+    }
+
+    /// What renewing the session needs, when the token call returned a refresh token.
+    pub fn renewal(&self, now: i64) -> Option<Renewal> {
+        let refresh_token = self.refresh_token.as_ref()?;
+        Some(Renewal {
+            refresh_token: RefreshToken(refresh_token.expose().clone()),
+            access_expires_at: now.saturating_add(self.access_lifetime()),
+            groups_from_graph: self.groups_from_graph,
+        })
+    }
+}
+
+/// The user from validated claims, with the groups read from Microsoft Graph when the token
+/// could not carry them (overage), the operator asked for Graph, or (`graph_before`) they came
+/// from Graph last time.
+pub(crate) async fn user_from(
     gateway: &Gateway,
     signed_in: SignedIn,
-) -> Result<(Identity, Option<String>), Failure> {
+    graph_before: bool,
+) -> Result<SignedInUser, Failure> {
     let SignedIn { claims, tokens } = signed_in;
     let overage = claims.groups_overage();
     let sid = claims.sid.clone();
+    let login_hint = claims.login_hint.clone();
     let mut identity = identity_from(claims);
     // Personal accounts have no groups, and Graph does not serve their memberships.
     let wants_graph = overage
+        || graph_before
         || (gateway.settings.groups_source == GroupsSource::Graph
             && identity.tid != PERSONAL_ACCOUNTS_TENANT);
     if wants_graph {
@@ -141,7 +186,14 @@ async fn identity_with_groups(
             "groups read from Microsoft Graph"
         );
     }
-    Ok((identity, sid))
+    Ok(SignedInUser {
+        identity,
+        sid,
+        login_hint,
+        groups_from_graph: wants_graph,
+        refresh_token: tokens.refresh_token,
+        expires_in: tokens.expires_in,
+    })
 }
 
 /// A short, fixed label for why a sign-in failed (metrics and the status page).

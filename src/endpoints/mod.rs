@@ -1,9 +1,10 @@
 //! entrance's own endpoints: `/oauth2/start`, `/oauth2/callback`, `/oauth2/sign_out`,
-//! `/oauth2/signed_out`, `/oauth2/userinfo`, `/oauth2/auth`, `/healthz`, `/readyz`.
+//! `/oauth2/signed_out`, `/oauth2/frontchannel_logout`, `/oauth2/refresh` (and Easy Auth's
+//! `/.auth/refresh`), `/oauth2/userinfo`, `/oauth2/auth`, `/healthz`, `/readyz`.
 //!
 //! Each handler reads the request, asks the gateway's parts, and answers; none of them forwards.
 
-mod callback;
+pub(crate) mod callback;
 
 use std::collections::HashMap;
 
@@ -11,7 +12,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::body::Body;
-use crate::gateway::Gateway;
+use crate::gateway::{Caller, Gateway};
 use crate::identity;
 use crate::pages::Page;
 use crate::policy::{self, Verdict};
@@ -30,6 +31,10 @@ pub enum Endpoint {
     Callback,
     SignOut,
     SignedOut,
+    /// Microsoft's front-channel logout: `?sid=` ends that sign-in session's sessions.
+    FrontChannelLogout,
+    /// Renew the session now.
+    Refresh,
     UserInfo,
     Auth,
     Health,
@@ -46,6 +51,8 @@ impl Endpoint {
             "/oauth2/callback" => Endpoint::Callback,
             "/oauth2/sign_out" => Endpoint::SignOut,
             "/oauth2/signed_out" => Endpoint::SignedOut,
+            "/oauth2/frontchannel_logout" => Endpoint::FrontChannelLogout,
+            "/oauth2/refresh" | "/.auth/refresh" => Endpoint::Refresh,
             "/oauth2/userinfo" => Endpoint::UserInfo,
             "/oauth2/auth" => Endpoint::Auth,
             "/healthz" => Endpoint::Health,
@@ -71,7 +78,9 @@ pub async fn serve(
             gateway.begin_sign_in(return_to, &cookies, now, req.headers())
         }
         Endpoint::Callback => callback::handle(gateway, &req, &query, &cookies, now).await,
-        Endpoint::SignOut => sign_out(gateway, &query, &cookies),
+        Endpoint::SignOut => sign_out(gateway, &query, &cookies, now).await,
+        Endpoint::FrontChannelLogout => frontchannel_logout(gateway, &query, &cookies, now).await,
+        Endpoint::Refresh => refresh(gateway, &req, now).await,
         Endpoint::SignedOut => respond::html(
             StatusCode::OK,
             Page {
@@ -84,7 +93,11 @@ pub async fn serve(
             .render_with(crate::pages::PageKind::SignedOut, &gateway.brand),
         ),
         Endpoint::UserInfo => match gateway.caller(req.headers(), now).await {
-            Ok(Some(who)) => respond::json(
+            Ok(Caller {
+                who: Some(who),
+                session,
+                set_cookies,
+            }) => respond::with_cookies(respond::json(
                 StatusCode::OK,
                 &serde_json::json!({
                     "oid": who.oid,
@@ -96,27 +109,18 @@ pub async fn serve(
                     "groups": who.groups,
                     "roles": who.roles,
                     "client_id": who.caller.as_ref().map(|c| c.client_id.clone()),
-                    "expires_at": gateway.session(req.headers(), now).map(|s| s.expires_at),
+                    "expires_at": session.map(|s| s.expires_at),
                 }),
+            ), set_cookies),
+            Ok(Caller { set_cookies, .. }) => respond::with_cookies(
+                respond_api(gateway, Failure::Unauthenticated),
+                set_cookies,
             ),
-            Ok(None) => respond_api(gateway, Failure::Unauthenticated),
             Err(failure) => respond_api(gateway, failure),
         },
         Endpoint::Auth => auth(gateway, &req, now).await,
         Endpoint::Health => respond::json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
-        Endpoint::Ready => {
-            if gateway.provider.is_ready() {
-                respond::json(StatusCode::OK, &serde_json::json!({"status": "ready"}))
-            } else {
-                respond::json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &serde_json::json!({
-                        "status": "not ready",
-                        "reason": "the identity provider's discovery document and keys are not loaded yet",
-                    }),
-                )
-            }
-        }
+        Endpoint::Ready => ready(gateway).await,
         Endpoint::Unknown => gateway.fail(Failure::NoSuchEndpoint, req.headers()),
     }
 }
@@ -138,12 +142,14 @@ async fn auth(gateway: &Gateway, req: &Request<Incoming>, now: i64) -> Response<
         Ok(rules) => rules,
         Err(why) => return respond_api(gateway, Failure::BadParameters(why)),
     };
-    let who = match gateway.caller(req.headers(), now).await {
-        Ok(who) => who,
+    let Caller {
+        who, set_cookies, ..
+    } = match gateway.caller(req.headers(), now).await {
+        Ok(caller) => caller,
         Err(failure) => return respond_api(gateway, failure),
     };
     let route = gateway.default_route();
-    match gateway.policy.decide(&route, who.as_ref(), Some(&extra)) {
+    let response = match gateway.policy.decide(&route, who.as_ref(), Some(&extra)) {
         Verdict::Allow => {
             let mut response = respond::json(
                 StatusCode::ACCEPTED,
@@ -156,43 +162,136 @@ async fn auth(gateway: &Gateway, req: &Request<Incoming>, now: i64) -> Response<
         }
         Verdict::SignIn => respond_api(gateway, Failure::Unauthenticated),
         Verdict::Deny(reason) => respond_api(gateway, Failure::Denied(reason)),
+    };
+    respond::with_cookies(response, set_cookies)
+}
+
+/// `/readyz`: 200 once sign-in can work (discovery and keys loaded; Redis answering when
+/// sessions live there), else 503 saying what is missing.
+async fn ready(gateway: &Gateway) -> Response<Body> {
+    let not_ready = |reason: String| {
+        respond::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({"status": "not ready", "reason": reason}),
+        )
+    };
+    if !gateway.provider.is_ready() {
+        return not_ready(
+            "the identity provider's discovery document and keys are not loaded yet".into(),
+        );
+    }
+    if let Err(error) = gateway.sessions.ready().await {
+        return not_ready(format!("the session store does not answer: {error}"));
+    }
+    respond::json(StatusCode::OK, &serde_json::json!({"status": "ready"}))
+}
+
+/// `/oauth2/refresh` (`/.auth/refresh`): renew the session now with its refresh token.
+async fn refresh(gateway: &Gateway, req: &Request<Incoming>, now: i64) -> Response<Body> {
+    match gateway.resume(req.headers(), now, true).await {
+        Ok(Caller {
+            session: Some(session),
+            set_cookies,
+            ..
+        }) => respond::with_cookies(
+            respond::json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "status": "ok",
+                    "expires_at": session.expires_at,
+                    "renewable": session.renewal.is_some(),
+                    "access_expires_at": session.renewal.as_ref().map(|r| r.access_expires_at),
+                }),
+            ),
+            set_cookies,
+        ),
+        Ok(Caller { set_cookies, .. }) => respond::with_cookies(
+            respond_api(gateway, Failure::Unauthenticated),
+            set_cookies,
+        ),
+        Err(failure) => respond_api(gateway, failure),
     }
 }
 
-/// Clear every entrance cookie, then land on `rd` (validated), the signed-out page, or
-/// Microsoft's end_session endpoint when configured.
-fn sign_out(
+/// Microsoft's front-channel logout (the app registration's "Front-channel logout URL"): when
+/// the user signs out at Microsoft, it loads this in an iframe with the `sid` of the sign-in
+/// session. Every entrance session of that `sid` ends, on every replica with Redis. The
+/// browser's cookies are usually not sent here (third-party iframe), so `sid` is what counts.
+async fn frontchannel_logout(
     gateway: &Gateway,
     query: &HashMap<String, String>,
     cookies: &RequestCookies,
+    now: i64,
+) -> Response<Body> {
+    let Some(sid) = query.get("sid").filter(|s| !s.is_empty() && s.len() <= 256) else {
+        return respond_api(
+            gateway,
+            Failure::BadParameters("front-channel logout needs the sid parameter".into()),
+        );
+    };
+    let ended = match gateway.sessions.end_sid(sid, now).await {
+        Ok(ended) => ended,
+        Err(error) => {
+            gateway.metrics.session_store_error();
+            return respond_api(gateway, Failure::SessionStoreUnavailable(error.to_string()));
+        }
+    };
+    gateway.metrics.session_ended("frontchannel_logout");
+    crate::logging::audit::frontchannel_logout(ended, &crate::gateway::reference());
+    let mut response = respond::with_cookies(
+        respond::html(
+            StatusCode::OK,
+            "<!doctype html><title>Signed out</title><p>Signed out.</p>".to_owned(),
+        ),
+        gateway.sessions.codec().clear_session(cookies),
+    );
+    // Microsoft shows this page in a hidden iframe of its own sign-out page.
+    let headers = response.headers_mut();
+    headers.remove("x-frame-options");
+    if let Ok(value) = http::HeaderValue::from_str(&format!(
+        "default-src 'none'; frame-ancestors {}",
+        gateway.provider.authority_origin()
+    )) {
+        headers.insert("content-security-policy", value);
+    }
+    response
+}
+
+/// End the session (deleted server-side, every entrance cookie cleared), then land on `rd`
+/// (validated), the signed-out page, or Microsoft's end_session endpoint when configured (with
+/// `logout_hint`, so Microsoft need not ask which account).
+async fn sign_out(
+    gateway: &Gateway,
+    query: &HashMap<String, String>,
+    cookies: &RequestCookies,
+    now: i64,
 ) -> Response<Body> {
     let landing = query
         .get("rd")
         .and_then(|rd| redirect::safe_path(rd))
         .unwrap_or_else(|| SIGNED_OUT_PATH.to_owned());
+    let (session, clear) = gateway.sessions.end(cookies, now).await;
     let location = if gateway.settings.sign_out_at_microsoft {
         let mut back = gateway.settings.public_url.clone();
         back.set_path("");
         let post_logout = format!("{}{landing}", back.as_str().trim_end_matches('/'));
+        let hint = session.as_ref().and_then(|s| s.login_hint.as_deref());
         gateway
             .provider
-            .end_session_url(&post_logout)
+            .end_session_url(&post_logout, hint)
             .map(|u| u.to_string())
             .unwrap_or(landing)
     } else {
         landing
     };
-    let who = gateway
-        .cookies
-        .open_session(cookies, crate::gateway::unix_now());
+    if session.is_some() {
+        gateway.metrics.session_ended("signed_out");
+    }
     crate::logging::audit::sign_out(
-        who.as_ref().map(|s| s.identity.oid.as_str()),
+        session.as_ref().map(|s| s.identity.oid.as_str()),
         &crate::gateway::reference(),
     );
-    respond::with_cookies(
-        respond::redirect(&location),
-        gateway.cookies.clear_all(cookies),
-    )
+    respond::with_cookies(respond::redirect(&location), clear)
 }
 
 /// These endpoints are called by scripts and proxies: always JSON.

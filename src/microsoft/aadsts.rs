@@ -180,6 +180,16 @@ pub fn known_error(error: &str) -> Option<&'static str> {
     KNOWN.iter().copied().find(|k| *k == error)
 }
 
+/// Whether a token-endpoint refusal of a refresh token means the user must sign in again (the
+/// grant is revoked, expired or now needs interaction such as MFA), rather than a passing fault.
+pub fn ends_session(error: &str, codes: &[u32]) -> bool {
+    const GRANT_GONE: [u32; 7] = [50076, 50079, 70008, 700082, 50173, 50078, 50133];
+    matches!(
+        error,
+        "invalid_grant" | "interaction_required" | "login_required" | "consent_required"
+    ) || codes.iter().any(|c| GRANT_GONE.contains(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +203,16 @@ mod tests {
         assert_eq!(aadsts_code("no code here"), None);
         assert_eq!(aadsts_code("AADSTS"), None);
         assert_eq!(aadsts_code("AADSTS99999999999999999"), Some(999_999_999));
+    }
+
+    #[test]
+    fn refused_grants_end_sessions_and_passing_faults_do_not() {
+        assert!(ends_session("invalid_grant", &[70008]));
+        assert!(ends_session("interaction_required", &[50076]));
+        assert!(ends_session("invalid_request", &[50173]));
+        assert!(!ends_session("temporarily_unavailable", &[]));
+        assert!(!ends_session("server_error", &[90100]));
+        assert!(!ends_session("invalid_client", &[7000215]));
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod cloud;
 pub mod credential;
 pub mod graph;
 
-pub use aadsts::{aadsts_code, explain, known_error, Explanation};
+pub use aadsts::{aadsts_code, ends_session, explain, known_error, Explanation};
 pub use cloud::Cloud;
 pub use credential::{ClientCredential, CredentialError};
 pub use graph::{Graph, GraphError};

@@ -18,7 +18,8 @@ pub struct Expected<'a> {
     pub client_id: &'a str,
     /// Exact issuer, or a `{tenantid}` template.
     pub issuer: &'a str,
-    pub nonce: &'a str,
+    /// The attempt's nonce at sign-in; `None` for a refreshed ID token (it has none).
+    pub nonce: Option<&'a str>,
     /// Unix seconds.
     pub now: i64,
 }
@@ -49,6 +50,9 @@ pub struct Claims {
     pub roles: Vec<String>,
     #[serde(default)]
     pub sid: Option<String>,
+    /// Optional claim: the value `logout_hint` takes at sign-out (skips the account picker).
+    #[serde(default)]
+    pub login_hint: Option<String>,
     /// Distributed claims: `{"groups": "src1"}` when the groups did not fit (overage).
     #[serde(default, rename = "_claim_names")]
     pub claim_names: Option<serde_json::Value>,
@@ -164,12 +168,16 @@ pub fn validate(token: &str, keys: &KeySet, expected: &Expected<'_>) -> Result<C
         }
     }
 
-    let nonce = claims
-        .nonce
-        .as_deref()
-        .ok_or(TokenError::MissingClaim("nonce"))?;
-    if !constant_time_eq(nonce.as_bytes(), expected.nonce.as_bytes()) {
-        return Err(TokenError::Nonce);
+    // Sign-in: the nonce must be there and match the attempt. Refresh: Microsoft's refreshed
+    // ID tokens carry no nonce, and there is no attempt to match.
+    if let Some(want) = expected.nonce {
+        let nonce = claims
+            .nonce
+            .as_deref()
+            .ok_or(TokenError::MissingClaim("nonce"))?;
+        if !constant_time_eq(nonce.as_bytes(), want.as_bytes()) {
+            return Err(TokenError::Nonce);
+        }
     }
     if claims.oid.is_none() {
         return Err(TokenError::MissingClaim("oid"));

@@ -32,7 +32,7 @@ fn expected(now: i64) -> Expected<'static> {
     Expected {
         client_id: CLIENT,
         issuer: TEMPLATE,
-        nonce: "n-123",
+        nonce: Some("n-123"),
         now,
     }
 }
@@ -79,7 +79,7 @@ fn exact_issuers_are_compared_exactly() {
     let e = Expected {
         client_id: CLIENT,
         issuer: &exact,
-        nonce: "n-123",
+        nonce: Some("n-123"),
         now: NOW,
     };
     assert!(validate(&sign(&claims(), "k0", 0), &keys(None), &e).is_ok());

@@ -343,9 +343,37 @@ impl Provider {
         let tokens = tokens?;
         let id_token = tokens.id_token.as_deref().ok_or(OidcError::NoIdToken)?;
         let claims = self
-            .validate_id_token(id_token, &loaded.metadata, &attempt.nonce, now)
+            .validate_id_token(id_token, &loaded.metadata, Some(&attempt.nonce), now)
             .await?;
         Ok(SignedIn { claims, tokens })
+    }
+
+    /// Redeem a refresh token: new tokens and a validated (nonce-less) ID token. The caller
+    /// checks that the ID token is the same user's.
+    pub async fn renew(&self, refresh_token: &str, now: i64) -> Result<SignedIn, OidcError> {
+        let loaded = self.current().ok_or(OidcError::NotReady)?;
+        let auth = self.auth_params(&loaded.metadata.token_endpoint, now)?;
+        let started = Instant::now();
+        let tokens = token::refresh(
+            &loaded.client,
+            &self.http,
+            refresh_token,
+            &self.scopes,
+            auth,
+        )
+        .await;
+        Metrics::install().idp_call("refresh", started.elapsed().as_secs_f64(), tokens.is_ok());
+        let tokens = tokens?;
+        let id_token = tokens.id_token.as_deref().ok_or(OidcError::NoIdToken)?;
+        let claims = self
+            .validate_id_token(id_token, &loaded.metadata, None, now)
+            .await?;
+        Ok(SignedIn { claims, tokens })
+    }
+
+    /// Whether sign-in asks for a refresh token (`offline_access` among the scopes).
+    pub fn keeps_refresh_tokens(&self) -> bool {
+        self.scopes.iter().any(|s| s == "offline_access")
     }
 
     /// Ask the authorize endpoint whether it accepts this app's client id and redirect URI, the
@@ -387,7 +415,7 @@ impl Provider {
         &self,
         token: &str,
         metadata: &Metadata,
-        nonce: &str,
+        nonce: Option<&str>,
         now: i64,
     ) -> Result<Claims, OidcError> {
         let expected = id_token::Expected {
@@ -477,12 +505,27 @@ impl Provider {
     }
 
     /// Where to send the browser to sign out at the provider, if it has such an endpoint.
-    pub fn end_session_url(&self, post_logout_redirect_uri: &str) -> Option<Url> {
+    pub fn end_session_url(
+        &self,
+        post_logout_redirect_uri: &str,
+        logout_hint: Option<&str>,
+    ) -> Option<Url> {
         let metadata = self.metadata()?;
         let mut url = metadata.end_session_endpoint.clone()?;
-        url.query_pairs_mut()
-            .append_pair("post_logout_redirect_uri", post_logout_redirect_uri)
-            .append_pair("client_id", &self.client_id);
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("post_logout_redirect_uri", post_logout_redirect_uri)
+                .append_pair("client_id", &self.client_id);
+            if let Some(hint) = logout_hint {
+                query.append_pair("logout_hint", hint);
+            }
+        }
         Some(url)
+    }
+
+    /// `scheme://host[:port]` of the authority: who may frame the front-channel logout page.
+    pub fn authority_origin(&self) -> String {
+        self.discovery_url.origin().ascii_serialization()
     }
 }

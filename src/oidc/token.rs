@@ -10,7 +10,7 @@ use oauth2::basic::{
 };
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, EndpointNotSet, EndpointSet, ExtraTokenFields,
-    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, StandardRevocableToken,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
     StandardTokenResponse, TokenResponse as _, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
@@ -67,6 +67,8 @@ pub struct Tokens {
     /// For Microsoft Graph when only OpenID scopes were asked (groups overage).
     pub access_token: Secret<String>,
     pub expires_in: Option<Duration>,
+    /// With `offline_access`. Microsoft rotates them: each refresh returns a new one.
+    pub refresh_token: Option<Secret<String>>,
 }
 
 /// Build the OAuth client for `metadata`. No secret is set here: [`redeem_code`] and
@@ -106,6 +108,26 @@ pub async fn redeem_code(
     Ok(tokens(response))
 }
 
+/// The refresh-token grant: new tokens for a signed-in user, without the browser.
+pub async fn refresh(
+    client: &OAuthClient,
+    http: &reqwest::Client,
+    refresh_token: &str,
+    scopes: &[String],
+    auth: AuthParams,
+) -> Result<Tokens, OidcError> {
+    let token = RefreshToken::new(refresh_token.to_owned());
+    let mut request = client.exchange_refresh_token(&token);
+    for scope in scopes {
+        request = request.add_scope(Scope::new(scope.clone()));
+    }
+    for (name, value) in auth {
+        request = request.add_extra_param(name, value);
+    }
+    let response = request.request_async(http).await.map_err(token_error)?;
+    Ok(tokens(response))
+}
+
 /// The client-credentials grant for `scope` (e.g. `{client_id}/.default`): proves the
 /// credential works without a user.
 pub async fn client_credentials(
@@ -129,6 +151,9 @@ fn tokens(response: TokenResponse) -> Tokens {
         id_token: response.extra_fields().id_token.clone(),
         access_token: Secret::new(response.access_token().secret().clone()),
         expires_in: response.expires_in(),
+        refresh_token: response
+            .refresh_token()
+            .map(|t| Secret::new(t.secret().clone())),
     }
 }
 

@@ -70,7 +70,8 @@ impl RequestCookies {
 
 /// Seals and opens entrance's cookies.
 pub struct Codec {
-    key: Key,
+    /// The first seals; every one opens (secret rotation).
+    keys: Vec<Key>,
     /// Session cookie name, with `__Host-` when served over https.
     session_name: String,
     /// Prefix of attempt cookie names.
@@ -81,12 +82,22 @@ pub struct Codec {
 impl Codec {
     /// `secret` must hold at least 32 bytes; `secure` when public_url is https.
     pub fn new(secret: &[u8], base_name: &str, secure: bool) -> Result<Self, CookieError> {
-        if secret.len() < 32 {
+        Self::with_secrets(&[secret], base_name, secure)
+    }
+
+    /// Several secrets (rotation): the first seals, every one opens. Each must hold at least 32
+    /// bytes, and there must be one.
+    pub fn with_secrets(
+        secrets: &[&[u8]],
+        base_name: &str,
+        secure: bool,
+    ) -> Result<Self, CookieError> {
+        if secrets.is_empty() || secrets.iter().any(|s| s.len() < 32) {
             return Err(CookieError::ShortSecret);
         }
         let prefix = if secure { "__Host-" } else { "" };
         Ok(Codec {
-            key: Key::derive_from(secret),
+            keys: secrets.iter().map(|s| Key::derive_from(s)).collect(),
             session_name: format!("{prefix}{base_name}"),
             attempt_prefix: format!("{prefix}{base_name}_attempt_"),
             secure,
@@ -108,7 +119,14 @@ impl Codec {
     /// The session in `cookies`, if one is there, opens with our key and has not expired.
     /// Tampered, truncated, foreign or expired cookies all give `None`.
     pub fn open_session(&self, cookies: &RequestCookies, now: i64) -> Option<Session> {
-        let sealed = match cookies.get(&self.chunk_name(0)) {
+        let plain = self.open(&self.session_name, &self.session_value(cookies)?)?;
+        let session = unpack(serde_json::from_str(&plain).ok()?)?;
+        (!session.is_expired(now)).then_some(session)
+    }
+
+    /// The session cookie's sealed value, chunks joined.
+    fn session_value(&self, cookies: &RequestCookies) -> Option<String> {
+        Some(match cookies.get(&self.chunk_name(0)) {
             Some(first) => {
                 let mut joined = first.to_owned();
                 for i in 1..MAX_CHUNKS {
@@ -120,10 +138,48 @@ impl Codec {
                 joined
             }
             None => cookies.get(&self.session_name)?.to_owned(),
-        };
-        let plain = self.open(&self.session_name, &sealed)?;
-        let session = unpack(serde_json::from_str(&plain).ok()?)?;
-        (!session.is_expired(now)).then_some(session)
+        })
+    }
+
+    /// The server-side session id in the session cookie (`session.store: redis`), when the
+    /// cookie opens with one of our keys and holds a handle.
+    pub fn open_handle(&self, cookies: &RequestCookies) -> Option<String> {
+        let plain = self.open(&self.session_name, &self.session_value(cookies)?)?;
+        let handle: Handle = serde_json::from_str(&plain).ok()?;
+        Some(handle.h)
+    }
+
+    /// `Set-Cookie` values that store a server-side session's id (one small cookie), and clear
+    /// any chunk left from a cookie-stored session.
+    pub fn seal_handle(&self, id: &str, existing: &RequestCookies, max_age: i64) -> Vec<String> {
+        let json = serde_json::to_string(&Handle { h: id.to_owned() }).unwrap_or_default();
+        let mut out = vec![self.set(
+            &self.session_name,
+            self.seal(&self.session_name, json),
+            max_age.max(0),
+        )];
+        for name in self.session_cookie_names(existing) {
+            if name != self.session_name {
+                out.push(self.clear(name));
+            }
+        }
+        out
+    }
+
+    /// Seal `plain` bound to `name` (the associated data) with the current key: for values kept
+    /// outside cookies (the Redis store), so a value cannot be moved to another key either.
+    pub fn seal_value(&self, name: &str, plain: String) -> String {
+        self.seal(name, plain)
+    }
+
+    /// Open what [`Codec::seal_value`] sealed under `name`, with any of our keys.
+    pub fn open_value(&self, name: &str, sealed: &str) -> Option<String> {
+        self.open(name, sealed)
+    }
+
+    /// Whether the request carries a session cookie at all (valid or not).
+    pub fn has_session_cookie(&self, cookies: &RequestCookies) -> bool {
+        self.session_cookie_names(cookies).next().is_some()
     }
 
     /// `Set-Cookie` values that store `session`, and clear any chunk the new value does not use.
@@ -169,6 +225,13 @@ impl Codec {
         existing
             .names()
             .filter(|n| self.is_own(n))
+            .map(|n| self.clear(n))
+            .collect()
+    }
+
+    /// `Set-Cookie` values that delete the session (every chunk present), leaving attempts.
+    pub fn clear_session(&self, existing: &RequestCookies) -> Vec<String> {
+        self.session_cookie_names(existing)
             .map(|n| self.clear(n))
             .collect()
     }
@@ -290,8 +353,11 @@ impl Codec {
     }
 
     fn seal(&self, name: &str, plain: String) -> String {
+        let Some(key) = self.keys.first() else {
+            return String::new();
+        };
         let mut jar = cookie::CookieJar::new();
-        jar.private_mut(&self.key)
+        jar.private_mut(key)
             .add(Cookie::new(name.to_owned(), plain));
         jar.get(name)
             .map(|c| c.value().to_owned())
@@ -300,9 +366,11 @@ impl Codec {
 
     fn open(&self, name: &str, sealed: &str) -> Option<String> {
         let jar = cookie::CookieJar::new();
-        jar.private(&self.key)
-            .decrypt(Cookie::new(name.to_owned(), sealed.to_owned()))
-            .map(|c| c.value().to_owned())
+        self.keys.iter().find_map(|key| {
+            jar.private(key)
+                .decrypt(Cookie::new(name.to_owned(), sealed.to_owned()))
+                .map(|c| c.value().to_owned())
+        })
     }
 
     fn set(&self, name: &str, value: String, max_age_secs: i64) -> String {
@@ -327,6 +395,12 @@ impl Codec {
             .build()
             .to_string()
     }
+}
+
+/// What the session cookie holds when the session lives server-side: its id only.
+#[derive(Serialize, Deserialize)]
+struct Handle {
+    h: String,
 }
 
 /// The session as stored: group ids packed as 16 bytes each (base64) when they are all GUIDs,

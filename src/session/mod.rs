@@ -1,9 +1,16 @@
 //! Sessions: what entrance remembers about a signed-in user, and how it is kept in sealed
 //! cookies (AES-256-GCM through the `cookie` crate's private jar, split into chunks when large).
 //!
-//! The cookie codec ([`cookies::Codec`]) is pure: headers and `now` in, values out.
+//! The cookie codec ([`cookies::Codec`]) is pure: headers and `now` in, values out. Where
+//! sessions live (cookies or Redis), their lifetimes, renewal with one token call per session
+//! however many requests ask at once, and ending them (sign-out, front-channel logout, admin
+//! revocation) are in [`lifecycle`].
 
 pub mod cookies;
+mod flights;
+pub mod lifecycle;
+pub mod redis_store;
+mod revocations;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,8 +18,9 @@ use crate::identity::Identity;
 use crate::oidc::attempt::random_token;
 
 pub use cookies::{Codec, CookieError, RequestCookies};
+pub use lifecycle::{RenewError, Resumed, Sessions, SessionsError, StoreError};
 
-/// A signed-in user's session. Tokens are not kept in this version.
+/// A signed-in user's session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     /// Random, new at every sign-in (no fixation).
@@ -25,6 +33,40 @@ pub struct Session {
     /// The ID token's `sid` (Microsoft's sign-in session), for single sign-out later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// Unix seconds of the last request seen (kept coarsely), for `session.idle_timeout`.
+    #[serde(default)]
+    pub seen_at: i64,
+    /// The ID token's `login_hint` claim: sent as `logout_hint` at sign-out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_hint: Option<String>,
+    /// Present when sign-in returned a refresh token (`offline_access`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal: Option<Renewal>,
+}
+
+/// What renewing a session needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Renewal {
+    /// Replaced by the new one at every renewal (Microsoft rotates them).
+    pub refresh_token: RefreshToken,
+    /// Unix seconds when the access token from the last token call expires; renewal happens
+    /// `session.refresh` before it.
+    pub access_expires_at: i64,
+    /// The groups came from Microsoft Graph (overage or `groups_source: graph`): read them
+    /// again at every renewal, never drop them.
+    #[serde(default)]
+    pub groups_from_graph: bool,
+}
+
+/// A refresh token: never printed, never logged.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RefreshToken(pub String);
+
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 impl Session {
@@ -35,11 +77,27 @@ impl Session {
             issued_at: now,
             expires_at: now.saturating_add(lifetime_secs),
             sid,
+            seen_at: now,
+            login_hint: None,
+            renewal: None,
         }
     }
 
+    /// Past the absolute lifetime.
     pub fn is_expired(&self, now: i64) -> bool {
         now >= self.expires_at
+    }
+
+    /// Unused for longer than `idle_timeout` seconds.
+    pub fn is_idle(&self, now: i64, idle_timeout: Option<i64>) -> bool {
+        idle_timeout.is_some_and(|idle| now.saturating_sub(self.seen_at) >= idle)
+    }
+
+    /// Due for renewal: it has a refresh token and the access token expires within `margin`.
+    pub fn needs_renewal(&self, now: i64, margin: i64) -> bool {
+        self.renewal
+            .as_ref()
+            .is_some_and(|r| now >= r.access_expires_at.saturating_sub(margin))
     }
 }
 
@@ -59,6 +117,30 @@ mod tests {
             roles: vec![],
             caller: None,
         }
+    }
+
+    #[test]
+    fn idle_sessions_end_after_the_idle_timeout_and_never_without_one() {
+        let mut s = Session::new(who(), None, 100, 1000);
+        assert!(!s.is_idle(10_000, None));
+        assert!(!s.is_idle(159, Some(60)));
+        assert!(s.is_idle(160, Some(60)));
+        s.seen_at = 150;
+        assert!(!s.is_idle(160, Some(60)));
+    }
+
+    #[test]
+    fn renewal_is_due_a_margin_before_the_access_token_expires() {
+        let mut s = Session::new(who(), None, 100, 10_000);
+        assert!(!s.needs_renewal(5_000, 300), "no refresh token, no renewal");
+        s.renewal = Some(Renewal {
+            refresh_token: RefreshToken("rt".into()),
+            access_expires_at: 3_700,
+            groups_from_graph: false,
+        });
+        assert!(!s.needs_renewal(3_399, 300));
+        assert!(s.needs_renewal(3_400, 300));
+        assert!(format!("{s:?}").contains("***") && !format!("{s:?}").contains("\"rt\""));
     }
 
     #[test]
