@@ -243,6 +243,7 @@ pub(crate) fn authorize(state: &State, tenant: &TenantPath, params: &Params) -> 
         pkce,
         sid: sid.clone(),
     };
+    state.grants.record_sign_in(&user.username, &sid);
     let code = state.grants.issue_code(auth, Instant::now());
     tracing::info!(client_id = %app.client_id, user = %user.username, "emulator: signed in, code issued");
     reply.send(&[("code", &code), ("session_state", &sid)])

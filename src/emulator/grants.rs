@@ -53,6 +53,12 @@ struct RefreshEntry {
 pub(crate) struct Grants {
     codes: Mutex<HashMap<String, CodeEntry>>,
     refresh: Mutex<HashMap<String, RefreshEntry>>,
+    /// The newest refresh token of each sign-in session (`sid`), and sign-ins by user.
+    newest: Mutex<HashMap<String, String>>,
+    sign_ins: Mutex<Vec<(String, String)>>,
+    /// Refresh tokens used after a newer one of the same sign-in was issued (clients should
+    /// keep the rotated one; Microsoft still accepts the old one).
+    pub stale_refresh_uses: std::sync::atomic::AtomicUsize,
 }
 
 /// A poisoned map is still a consistent map (every update is a single insert or field write).
@@ -127,6 +133,7 @@ impl Grants {
     /// Store a new refresh token for this grant and return it.
     pub fn issue_refresh(&self, auth: Authorization, now: Instant) -> String {
         let token = format!("1.{}", opaque(160));
+        lock(&self.newest).insert(auth.sid.clone(), token.clone());
         let mut refresh = lock(&self.refresh);
         refresh.retain(|_, e| now.saturating_duration_since(e.last_used) <= REFRESH_INACTIVITY);
         refresh.insert(
@@ -158,7 +165,26 @@ impl Grants {
         }
         check(&entry.auth)?;
         entry.last_used = now;
+        if lock(&self.newest).get(&entry.auth.sid).is_some_and(|newest| newest != token) {
+            self.stale_refresh_uses
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         Ok(entry.auth.clone())
+    }
+
+    /// Remember that `username` signed in with sign-in session `sid`.
+    pub fn record_sign_in(&self, username: &str, sid: &str) {
+        lock(&self.sign_ins).push((username.to_ascii_lowercase(), sid.to_owned()));
+    }
+
+    /// The sign-in sessions of `username`, oldest first.
+    pub fn sids_of(&self, username: &str) -> Vec<String> {
+        let username = username.to_ascii_lowercase();
+        lock(&self.sign_ins)
+            .iter()
+            .filter(|(u, _)| *u == username)
+            .map(|(_, sid)| sid.clone())
+            .collect()
     }
 }
 

@@ -295,6 +295,18 @@ impl Emulator {
         self.state.refresh_requests.load(Ordering::SeqCst)
     }
 
+    /// How many times a refresh token was used after a newer one of the same sign-in had been
+    /// issued (a client that does not keep the rotated token).
+    pub fn stale_refresh_token_uses(&self) -> usize {
+        self.state.grants.stale_refresh_uses.load(Ordering::SeqCst)
+    }
+
+    /// The sign-in sessions (`sid`, as in ID tokens and front-channel logout) of `username`,
+    /// oldest first.
+    pub fn sign_in_sessions(&self, username: &str) -> Vec<String> {
+        self.state.grants.sids_of(username)
+    }
+
     /// The `expires_in` of user access tokens issued from now on (default 3600 seconds).
     pub fn set_access_token_lifetime(&self, secs: i64) {
         self.state.access_token_secs.store(secs, Ordering::SeqCst);

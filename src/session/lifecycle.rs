@@ -107,6 +107,11 @@ impl Sessions {
         &self.codec
     }
 
+    /// Seconds before the access token expires at which sessions are renewed (`session.refresh`).
+    pub fn refresh_margin(&self) -> i64 {
+        self.margin
+    }
+
     /// Absolute session lifetime, seconds.
     pub fn lifetime_secs(&self) -> i64 {
         self.lifetime
@@ -153,7 +158,7 @@ impl Sessions {
             return Ok(self.ended(&session, cookies, "idle").await);
         }
         let mut changed = false;
-        if session.renewal.is_some() && (force || session.needs_renewal(now, self.margin)) {
+        if session.renewal.is_some() && (force || session.needs_renewal(now)) {
             match self.renew_once(session.clone(), now, renew).await {
                 Ok(renewed) => {
                     session = renewed;
@@ -331,10 +336,16 @@ impl Sessions {
         R: FnOnce(Session) -> Fut,
         Fut: Future<Output = Result<Session, RenewError>>,
     {
-        let generation = session
-            .renewal
-            .as_ref()
-            .map_or(0, |r| r.access_expires_at);
+        // One flight per session and refresh token: every request carrying this generation of
+        // the session shares it; the renewed session (a new refresh token) starts a new one.
+        let generation = session.renewal.as_ref().map_or_else(String::new, |r| {
+            use sha2::{Digest, Sha256};
+            Sha256::digest(r.refresh_token.0.as_bytes())
+                .iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        });
         let key = format!("{}:{generation}", session.id);
         let (result, _) = self
             .flights
@@ -364,7 +375,7 @@ impl Sessions {
         }
         // Another replica may have finished just before we took the lock.
         let result = match redis.load(&self.codec, &session.id).await {
-            Ok(Some(current)) if !current.needs_renewal(now, self.margin) => Ok(current),
+            Ok(Some(current)) if !current.needs_renewal(now) => Ok(current),
             Ok(None) => Err(RenewError::Refused("the session was ended".into())),
             _ => match renew(session).await {
                 Ok(renewed) => redis
@@ -393,7 +404,7 @@ impl Sessions {
             tokio::time::sleep(Duration::from_millis(100)).await;
             match redis.load(&self.codec, &session.id).await.map_err(transient)? {
                 None => return Err(RenewError::Refused("the session was ended".into())),
-                Some(current) if !current.needs_renewal(now, self.margin) => return Ok(current),
+                Some(current) if !current.needs_renewal(now) => return Ok(current),
                 Some(_) => {}
             }
             if !redis.is_locked(&session.id).await.map_err(transient)? {

@@ -49,9 +49,12 @@ pub struct Session {
 pub struct Renewal {
     /// Replaced by the new one at every renewal (Microsoft rotates them).
     pub refresh_token: RefreshToken,
-    /// Unix seconds when the access token from the last token call expires; renewal happens
-    /// `session.refresh` before it.
+    /// Unix seconds when the access token from the last token call expires.
     pub access_expires_at: i64,
+    /// Unix seconds from which the session is renewed: `session.refresh` before the access
+    /// token expires, but never before half its life has passed (short-lived tokens would
+    /// otherwise be renewed on every request).
+    pub renew_at: i64,
     /// The groups came from Microsoft Graph (overage or `groups_source: graph`): read them
     /// again at every renewal, never drop them.
     #[serde(default)]
@@ -93,11 +96,23 @@ impl Session {
         idle_timeout.is_some_and(|idle| now.saturating_sub(self.seen_at) >= idle)
     }
 
-    /// Due for renewal: it has a refresh token and the access token expires within `margin`.
-    pub fn needs_renewal(&self, now: i64, margin: i64) -> bool {
-        self.renewal
-            .as_ref()
-            .is_some_and(|r| now >= r.access_expires_at.saturating_sub(margin))
+    /// Due for renewal: it has a refresh token and its renewal time has come.
+    pub fn needs_renewal(&self, now: i64) -> bool {
+        self.renewal.as_ref().is_some_and(|r| now >= r.renew_at)
+    }
+}
+
+impl Renewal {
+    /// After a token call at `now` that returned an access token living `lifetime` seconds:
+    /// renew `margin` seconds before it expires, but not before half its life.
+    pub fn new(refresh_token: RefreshToken, now: i64, lifetime: i64, margin: i64) -> Renewal {
+        let lifetime = lifetime.max(0);
+        Renewal {
+            refresh_token,
+            access_expires_at: now.saturating_add(lifetime),
+            renew_at: now.saturating_add((lifetime - margin).max(lifetime / 2)),
+            groups_from_graph: false,
+        }
     }
 }
 
@@ -132,15 +147,18 @@ mod tests {
     #[test]
     fn renewal_is_due_a_margin_before_the_access_token_expires() {
         let mut s = Session::new(who(), None, 100, 10_000);
-        assert!(!s.needs_renewal(5_000, 300), "no refresh token, no renewal");
-        s.renewal = Some(Renewal {
-            refresh_token: RefreshToken("rt".into()),
-            access_expires_at: 3_700,
-            groups_from_graph: false,
-        });
-        assert!(!s.needs_renewal(3_399, 300));
-        assert!(s.needs_renewal(3_400, 300));
+        assert!(!s.needs_renewal(5_000), "no refresh token, no renewal");
+        s.renewal = Some(Renewal::new(RefreshToken("rt".into()), 100, 3_600, 300));
+        assert!(!s.needs_renewal(3_399));
+        assert!(s.needs_renewal(3_400));
         assert!(format!("{s:?}").contains("***") && !format!("{s:?}").contains("\"rt\""));
+    }
+
+    #[test]
+    fn short_lived_access_tokens_are_renewed_at_half_life_not_on_every_request() {
+        let r = Renewal::new(RefreshToken("rt".into()), 1_000, 60, 300);
+        assert_eq!(r.access_expires_at, 1_060);
+        assert_eq!(r.renew_at, 1_030);
     }
 
     #[test]

@@ -110,6 +110,8 @@ pub struct Options {
     /// More `routes` entries after `/public/`, each a YAML flow mapping such as
     /// `{path: /admin/, allowed_roles: [Admin]}`.
     pub routes: Vec<String>,
+    /// More keys of the `session` section, one `key: value` line each (`store: redis`).
+    pub session_yaml: Vec<String>,
 }
 
 impl Default for Options {
@@ -129,6 +131,7 @@ impl Default for Options {
             credential_yaml: None,
             authorization_yaml: Vec::new(),
             routes: Vec::new(),
+            session_yaml: Vec::new(),
         }
     }
 }
@@ -155,6 +158,17 @@ impl Options {
             .iter()
             .map(|route| format!("  - {route}\n"))
             .collect();
+        let session: String = self
+            .session_yaml
+            .iter()
+            .map(|line| format!("  {line}\n"))
+            .collect();
+        // A YAML list (`["new", "old"]`) is written as it is: a secret rotation.
+        let secret = if secret.starts_with('[') {
+            secret.to_string()
+        } else {
+            format!("\"{secret}\"")
+        };
         let mut yaml = format!(
             "listen: 127.0.0.1:0\n\
              public_url: http://127.0.0.1:{public_port}\n\
@@ -165,8 +179,9 @@ impl Options {
                client_id: {client_id}\n\
              {credential}\
              session:\n  \
-               secret: \"{secret}\"\n  \
+               secret: {secret}\n  \
                lifetime: {lifetime}\n\
+             {session}\
              authorization:\n  \
                allowed_tenants: {tenants}\n  \
                allowed_email_domains: {domains}\n\
@@ -280,6 +295,37 @@ impl Stack {
         stack
     }
 
+    /// Another entrance with this stack's emulator and upstream and `options` (same session
+    /// secret unless `options` says otherwise), on its own port: a second replica, or the same
+    /// deployment after a config change.
+    pub async fn replica(&self, options: Options) -> Replica {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let upstream_url = options
+            .upstream
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.upstream.addr));
+        let secret = options
+            .session_secret
+            .clone()
+            .unwrap_or_else(|| self.session_secret.clone());
+        let yaml = options.yaml(port, &upstream_url, &self.emulator.authority(), &secret);
+        let config = load_config(&yaml, &options.resolved_client_secret());
+        let gateway = match tokio::time::timeout(
+            Duration::from_secs(30),
+            entrance::gateway::start(config, listener),
+        )
+        .await
+        {
+            Ok(Ok(running)) => running,
+            Ok(Err(error)) => panic!("replica did not start: {error}\n--- yaml ---\n{yaml}"),
+            Err(_) => panic!("replica did not start within 30s"),
+        };
+        let replica = Replica { gateway, yaml };
+        wait_ready(&replica.url("/readyz")).await;
+        replica
+    }
+
     /// Absolute URL of `path` on the admin listener.
     #[allow(dead_code)]
     pub fn admin_url(&self, path: &str) -> String {
@@ -317,6 +363,27 @@ impl Stack {
     /// The key the browser's jar files entrance's cookies under.
     pub fn cookie_origin(&self) -> String {
         self.addr().to_string()
+    }
+}
+
+/// A second entrance next to a [`Stack`] (see [`Stack::replica`]).
+pub struct Replica {
+    pub gateway: Running,
+    pub yaml: String,
+}
+
+impl Replica {
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.gateway.addr())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.origin(), path)
+    }
+
+    /// The key of this replica's cookies in a [`Browser`]'s jar.
+    pub fn cookie_origin(&self) -> String {
+        self.gateway.addr().to_string()
     }
 }
 
