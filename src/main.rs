@@ -52,6 +52,23 @@ enum Command {
     },
     /// Print a new random session secret (base64, 32 bytes) for session.secret.
     Secret,
+    /// Manage server-side sessions (`session.store: redis`).
+    Sessions {
+        #[command(subcommand)]
+        action: SessionsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionsAction {
+    /// End every session of a user at once, on every replica.
+    Revoke {
+        #[arg(long, env = "ENTRANCE_CONFIG")]
+        config: PathBuf,
+        /// The user's object id (`oid`, as in X-Auth-Request-Oid and the access log).
+        #[arg(long = "user", value_name = "OID")]
+        user: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -76,6 +93,13 @@ fn main() -> anyhow::Result<()> {
             let config = load_config_or_exit(&config);
             init_logging(&config.log)?;
             runtime()?.block_on(check(config))
+        }
+        Command::Sessions {
+            action: SessionsAction::Revoke { config, user },
+        } => {
+            let config = load_config_or_exit(&config);
+            init_logging(&config.log)?;
+            runtime()?.block_on(revoke(config, user))
         }
         Command::Demo { listen } => {
             init_logging(&LogConfig::default())?;
@@ -137,6 +161,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(admin) = admin {
         admin.shutdown().await;
     }
+    Ok(())
+}
+
+/// `entrance sessions revoke --user OID`.
+async fn revoke(config: Config, oid: String) -> anyhow::Result<()> {
+    if !entrance::names::is_guid(&oid) {
+        bail!("--user {oid}: expected the user's object id, a GUID like 00000000-0000-0000-0000-000000000000");
+    }
+    let secure = config.public_url.scheme() == "https";
+    let sessions = entrance::session::Sessions::new(&config.session, secure)?;
+    let ended = sessions.end_user(&oid).await?;
+    entrance::logging::audit::revoked(&oid, "operator", "cli");
+    println!("ended {ended} session(s) of user {oid}");
     Ok(())
 }
 

@@ -95,10 +95,10 @@ async fn revoking_a_user_ends_all_their_sessions_and_no_one_else_s() {
         .unwrap()
         .to_string();
 
-    // What `entrance sessions revoke --user OID` does, through the library.
-    let config = load_config(&stack.yaml, &stack.options.resolved_client_secret());
-    let sessions = entrance::session::Sessions::new(&config.session, false).unwrap();
-    assert_eq!(sessions.end_user(&alice_oid).await.unwrap(), 2);
+    let output = revoke_command(&stack, &alice_oid);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("ended 2 session(s)"), "{stdout}");
 
     for (name, browser) in [("laptop", &laptop), ("phone", &phone)] {
         let reply = browser.get(&stack.url("/anything")).await;
@@ -106,6 +106,29 @@ async fn revoking_a_user_ends_all_their_sessions_and_no_one_else_s() {
     }
     let reply = bob.get(&stack.url("/anything")).await;
     assert_eq!(reply.status, 200, "Bob was signed out too\n{reply}");
+}
+
+/// Runs `entrance sessions revoke --user OID` with the stack's config file.
+fn revoke_command(stack: &Stack, oid: &str) -> std::process::Output {
+    let dir = TempDir::new();
+    let config = dir.write("config.yaml", &stack.yaml);
+    std::process::Command::new(env!("CARGO_BIN_EXE_entrance"))
+        .args(["sessions", "revoke", "--config"])
+        .arg(&config)
+        .args(["--user", oid])
+        .env("TEST_CLIENT_SECRET", stack.options.resolved_client_secret())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn revoking_needs_a_server_side_store_and_says_so() {
+    let stack = Stack::default().await;
+    let output = revoke_command(&stack, "00000000-0000-0000-0000-000000000001");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("session.store: redis"), "{stderr}");
 }
 
 #[tokio::test]
