@@ -408,7 +408,10 @@ impl Gateway {
                 if crate::microsoft::ends_session(&error, &codes) =>
             {
                 self.metrics.session_renewal("refused");
-                let code = codes.first().map(|c| format!(" AADSTS{c}")).unwrap_or_default();
+                let code = codes
+                    .first()
+                    .map(|c| format!(" AADSTS{c}"))
+                    .unwrap_or_default();
                 let reason = format!("{error}{code}");
                 logging::audit::refresh_failed(
                     &old.identity.oid,
@@ -441,12 +444,17 @@ impl Gateway {
         }
         self.metrics.session_renewal("renewed");
         tracing::info!(oid = %old.identity.oid, "session renewed with its refresh token");
-        let renewal = user.renewal(now).or_else(|| {
+        let margin = self.sessions.refresh_margin();
+        let renewal = user.renewal(now, margin).or_else(|| {
             // No new refresh token: the old one stays in use.
-            Some(Renewal {
-                access_expires_at: now + user.access_lifetime(),
-                ..renewal.clone()
-            })
+            let mut kept = Renewal::new(
+                renewal.refresh_token.clone(),
+                now,
+                user.access_lifetime(),
+                margin,
+            );
+            kept.groups_from_graph = user.groups_from_graph;
+            Some(kept)
         });
         Ok(Session {
             identity: user.identity,

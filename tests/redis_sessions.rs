@@ -14,7 +14,10 @@ fn redis_options(redis: &RedisServer) -> Options {
     Options {
         session_yaml: vec![
             "store: redis".into(),
-            format!("redis: {{url: \"{}\", command_timeout: 1s, connect_timeout: 1s}}", redis.url()),
+            format!(
+                "redis: {{url: \"{}\", command_timeout: 1s, connect_timeout: 1s}}",
+                redis.url()
+            ),
         ],
         ..Options::default()
     }
@@ -44,13 +47,18 @@ async fn replicas_share_sessions_and_a_sign_out_on_one_is_honoured_by_the_other_
     );
     assert!(redis.key_count() >= 1, "nothing was stored in Redis");
     assert!(
-        !redis.keys_reply().contains(cookies.values().next().unwrap()),
+        !redis
+            .keys_reply()
+            .contains(cookies.values().next().unwrap()),
         "a cookie value appears in a Redis key"
     );
 
     let on_b = carry_cookies(&on_a, &stack.cookie_origin(), &replica.cookie_origin());
     let reply = on_b.get(&replica.url("/anything")).await;
-    assert_eq!(reply.status, 200, "replica B does not know A's session\n{reply}");
+    assert_eq!(
+        reply.status, 200,
+        "replica B does not know A's session\n{reply}"
+    );
     stack.upstream.last().assert_alice_identity();
 
     let out = on_b.get(&replica.url("/oauth2/sign_out")).await;
@@ -87,10 +95,7 @@ async fn revoking_a_user_ends_all_their_sessions_and_no_one_else_s() {
     let laptop = Browser::signed_in(&stack, ALICE).await;
     let phone = Browser::signed_in(&stack, ALICE).await;
     let bob = Browser::signed_in(&stack, BOB).await;
-    let alice_oid = laptop
-        .get(&stack.url("/oauth2/userinfo"))
-        .await
-        .json()["oid"]
+    let alice_oid = laptop.get(&stack.url("/oauth2/userinfo")).await.json()["oid"]
         .as_str()
         .unwrap()
         .to_string();
@@ -153,7 +158,11 @@ async fn two_replicas_renewing_one_session_at_once_make_one_token_call() {
         })
         .collect();
     let requests = urls.iter().map(|(browser, url)| browser.get(url));
-    for (i, reply) in futures_util::future::join_all(requests).await.into_iter().enumerate() {
+    for (i, reply) in futures_util::future::join_all(requests)
+        .await
+        .into_iter()
+        .enumerate()
+    {
         assert_eq!(reply.status, 200, "request {i} failed\n{reply}");
     }
     assert_eq!(
@@ -182,7 +191,10 @@ async fn redis_going_away_answers_503_and_entrance_recovers_by_itself() {
     assert_eq!(ready.status, 503, "{ready}");
     assert!(ready.body.contains("session store"), "{ready}");
     let health = Browser::new().get(&stack.url("/healthz")).await;
-    assert_eq!(health.status, 200, "liveness must not fail with Redis: {health}");
+    assert_eq!(
+        health.status, 200,
+        "liveness must not fail with Redis: {health}"
+    );
     // Public routes do not need sessions.
     let public = Browser::new().get(&stack.url("/public/x")).await;
     assert_eq!(public.status, 200, "{public}");

@@ -76,7 +76,9 @@ async fn twenty_parallel_requests_at_renewal_time_make_one_token_call_and_all_su
             .get(stack.url(&format!("/anything?parallel={i}")))
             .header("cookie", cookie.clone())
             .header("accept", "text/html");
-        requests.push(tokio::spawn(async move { Reply::read(request.send().await.unwrap()).await }));
+        requests.push(tokio::spawn(async move {
+            Reply::read(request.send().await.unwrap()).await
+        }));
     }
     for (i, request) in requests.into_iter().enumerate() {
         let reply = request.await.unwrap();
@@ -105,7 +107,10 @@ async fn a_revoked_grant_ends_the_session_and_the_browser_signs_in_again_where_i
     let reply = browser.get(&stack.url("/anything/deep?x=1")).await;
     assert_sends_to_sign_in(&stack, &reply);
     assert!(
-        reply.set_cookies().iter().any(|c| c.deletes() && is_session_cookie(&c.name)),
+        reply
+            .set_cookies()
+            .iter()
+            .any(|c| c.deletes() && is_session_cookie(&c.name)),
         "the ended session's cookie was not deleted\n{reply}"
     );
     let count = stack.upstream.count();
@@ -168,12 +173,18 @@ async fn sessions_survive_a_secret_rotation_until_the_old_secret_is_removed() {
     let during = Browser::new();
     during.replace_cookies(&rotating.cookie_origin(), old_cookies.clone());
     let reply = during.get(&rotating.url("/anything")).await;
-    assert_eq!(reply.status, 200, "an old-secret session was refused mid-rotation\n{reply}");
+    assert_eq!(
+        reply.status, 200,
+        "an old-secret session was refused mid-rotation\n{reply}"
+    );
     // A renewal re-seals the session, now with the new secret.
     let renewed = during.get(&rotating.url("/oauth2/refresh")).await;
     assert_eq!(renewed.status, 200, "{renewed}");
     let new_cookies = during.session_cookies(&rotating.cookie_origin());
-    assert_ne!(new_cookies, old_cookies, "the renewal did not re-seal the session");
+    assert_ne!(
+        new_cookies, old_cookies,
+        "the renewal did not re-seal the session"
+    );
 
     // Step 2: the old secret is removed; only sessions sealed with the new one remain.
     let rotated = stack
@@ -185,7 +196,10 @@ async fn sessions_survive_a_secret_rotation_until_the_old_secret_is_removed() {
     let with_old = Browser::new();
     with_old.replace_cookies(&rotated.cookie_origin(), old_cookies);
     let refused = with_old.get(&rotated.url("/anything")).await;
-    assert_eq!(refused.status, 302, "an old-secret session opened after removal\n{refused}");
+    assert_eq!(
+        refused.status, 302,
+        "an old-secret session opened after removal\n{refused}"
+    );
     let with_new = Browser::new();
     with_new.replace_cookies(&rotated.cookie_origin(), new_cookies);
     let kept = with_new.get(&rotated.url("/anything")).await;
@@ -218,7 +232,10 @@ async fn front_channel_logout_by_sid_ends_the_session_without_any_cookie() {
     let reply = alice.get(&stack.url("/anything")).await;
     assert_sends_to_sign_in(&stack, &reply);
     let other = bob.get(&stack.url("/anything")).await;
-    assert_eq!(other.status, 200, "another user's session ended too\n{other}");
+    assert_eq!(
+        other.status, 200,
+        "another user's session ended too\n{other}"
+    );
     // Signing in again makes a new session that the old logout does not touch.
     let again = alice.sign_in(&stack, ALICE, "/anything").await;
     assert_eq!(again.status, 200, "{again}");
@@ -255,7 +272,10 @@ async fn sign_out_at_microsoft_carries_the_logout_hint() {
         panic!("sign-out did not go to Microsoft's end_session endpoint: {location}");
     }
     assert!(
-        reply.set_cookies().iter().any(|c| c.deletes() && is_session_cookie(&c.name)),
+        reply
+            .set_cookies()
+            .iter()
+            .any(|c| c.deletes() && is_session_cookie(&c.name)),
         "{reply}"
     );
 }
@@ -286,7 +306,9 @@ async fn a_user_in_200_groups_reaches_the_upstream_in_under_8_kb_of_headers() {
     let forwarded = seen.expect_header("x-auth-request-groups");
     assert_eq!(forwarded.split(',').count(), 200, "groups lost\n{seen}");
     assert!(
-        seen.cookies().iter().all(|(name, _)| !is_session_cookie(name)),
+        seen.cookies()
+            .iter()
+            .all(|(name, _)| !is_session_cookie(name)),
         "entrance's own cookies were forwarded\n{seen}"
     );
     // What the upstream receives: request line aside, every header line.

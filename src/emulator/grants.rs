@@ -165,7 +165,10 @@ impl Grants {
         }
         check(&entry.auth)?;
         entry.last_used = now;
-        if lock(&self.newest).get(&entry.auth.sid).is_some_and(|newest| newest != token) {
+        if lock(&self.newest)
+            .get(&entry.auth.sid)
+            .is_some_and(|newest| newest != token)
+        {
             self.stale_refresh_uses
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }

@@ -79,10 +79,7 @@ pub(crate) fn claims(input: &IdTokenInput<'_>) -> Map<String, Value> {
         c.insert("roles".into(), json!(user.roles));
     }
     // The optional claim Microsoft documents for `logout_hint` at sign-out.
-    c.insert(
-        "login_hint".into(),
-        json!(format!("O.{}", opaque(24))),
-    );
+    c.insert("login_hint".into(), json!(format!("O.{}", opaque(24))));
     c.insert("rh".into(), json!(format!("0.{}.", opaque(40))));
     c.insert("sid".into(), json!(input.sid));
     c.insert(

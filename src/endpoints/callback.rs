@@ -100,7 +100,7 @@ pub async fn handle(
         gateway.sessions.lifetime_secs(),
     );
     session.login_hint = user.login_hint.clone();
-    session.renewal = user.renewal(now);
+    session.renewal = user.renewal(now, gateway.sessions.refresh_margin());
     let mut set = match gateway.sessions.start(&session, cookies, now).await {
         Ok(set) => set,
         Err(error) => return fail(Failure::SessionStoreUnavailable(error.to_string())),
@@ -139,14 +139,18 @@ impl SignedInUser {
             .unwrap_or(DEFAULT_ACCESS_LIFETIME_SECS)
     }
 
-    /// What renewing the session needs, when the token call returned a refresh token.
-    pub fn renewal(&self, now: i64) -> Option<Renewal> {
+    /// What renewing the session needs, when the token call returned a refresh token; renewal
+    /// comes `margin` seconds before the access token expires.
+    pub fn renewal(&self, now: i64, margin: i64) -> Option<Renewal> {
         let refresh_token = self.refresh_token.as_ref()?;
-        Some(Renewal {
-            refresh_token: RefreshToken(refresh_token.expose().clone()),
-            access_expires_at: now.saturating_add(self.access_lifetime()),
-            groups_from_graph: self.groups_from_graph,
-        })
+        let mut renewal = Renewal::new(
+            RefreshToken(refresh_token.expose().clone()),
+            now,
+            self.access_lifetime(),
+            margin,
+        );
+        renewal.groups_from_graph = self.groups_from_graph;
+        Some(renewal)
     }
 }
 

@@ -97,25 +97,27 @@ pub async fn serve(
                 who: Some(who),
                 session,
                 set_cookies,
-            }) => respond::with_cookies(respond::json(
-                StatusCode::OK,
-                &serde_json::json!({
-                    "oid": who.oid,
-                    "tid": who.tid,
-                    "sub": who.sub,
-                    "name": who.name,
-                    "preferred_username": who.preferred_username,
-                    "email": who.email,
-                    "groups": who.groups,
-                    "roles": who.roles,
-                    "client_id": who.caller.as_ref().map(|c| c.client_id.clone()),
-                    "expires_at": session.map(|s| s.expires_at),
-                }),
-            ), set_cookies),
-            Ok(Caller { set_cookies, .. }) => respond::with_cookies(
-                respond_api(gateway, Failure::Unauthenticated),
+            }) => respond::with_cookies(
+                respond::json(
+                    StatusCode::OK,
+                    &serde_json::json!({
+                        "oid": who.oid,
+                        "tid": who.tid,
+                        "sub": who.sub,
+                        "name": who.name,
+                        "preferred_username": who.preferred_username,
+                        "email": who.email,
+                        "groups": who.groups,
+                        "roles": who.roles,
+                        "client_id": who.caller.as_ref().map(|c| c.client_id.clone()),
+                        "expires_at": session.map(|s| s.expires_at),
+                    }),
+                ),
                 set_cookies,
             ),
+            Ok(Caller { set_cookies, .. }) => {
+                respond::with_cookies(respond_api(gateway, Failure::Unauthenticated), set_cookies)
+            }
             Err(failure) => respond_api(gateway, failure),
         },
         Endpoint::Auth => auth(gateway, &req, now).await,
@@ -205,10 +207,9 @@ async fn refresh(gateway: &Gateway, req: &Request<Incoming>, now: i64) -> Respon
             ),
             set_cookies,
         ),
-        Ok(Caller { set_cookies, .. }) => respond::with_cookies(
-            respond_api(gateway, Failure::Unauthenticated),
-            set_cookies,
-        ),
+        Ok(Caller { set_cookies, .. }) => {
+            respond::with_cookies(respond_api(gateway, Failure::Unauthenticated), set_cookies)
+        }
         Err(failure) => respond_api(gateway, failure),
     }
 }

@@ -100,6 +100,9 @@ mod tests {
         assert_eq!(flights.run("k", 100, || async { 1 }).await, (1, true));
         assert_eq!(flights.run("k", 120, || async { 2 }).await, (1, false));
         assert_eq!(flights.run("other", 120, || async { 3 }).await, (3, true));
-        assert_eq!(flights.run("k", 100 + KEEP_SECS + 1, || async { 4 }).await, (4, true));
+        assert_eq!(
+            flights.run("k", 100 + KEEP_SECS + 1, || async { 4 }).await,
+            (4, true)
+        );
     }
 }

@@ -85,7 +85,11 @@ pub struct Sessions {
 impl Sessions {
     /// Sessions as `config` says, with cookies `secure` when public_url is https.
     pub fn new(config: &SessionConfig, secure: bool) -> Result<Sessions, SessionsError> {
-        let secrets: Vec<&[u8]> = config.secrets.iter().map(|s| s.expose().as_slice()).collect();
+        let secrets: Vec<&[u8]> = config
+            .secrets
+            .iter()
+            .map(|s| s.expose().as_slice())
+            .collect();
         let codec = Codec::with_secrets(&secrets, &config.cookie_name, secure)?;
         let store = match &config.store {
             SessionStoreConfig::Cookie => Store::Cookie,
@@ -151,7 +155,10 @@ impl Sessions {
                 clear: self.codec.clear_session(cookies),
             });
         };
-        if self.revoked.is_revoked(session.sid.as_deref(), session.issued_at) {
+        if self
+            .revoked
+            .is_revoked(session.sid.as_deref(), session.issued_at)
+        {
             return Ok(self.ended(&session, cookies, "signed_out").await);
         }
         if session.is_idle(now, self.idle) {
@@ -402,7 +409,11 @@ impl Sessions {
         let deadline = tokio::time::Instant::now() + RENEWAL_WAIT;
         while tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            match redis.load(&self.codec, &session.id).await.map_err(transient)? {
+            match redis
+                .load(&self.codec, &session.id)
+                .await
+                .map_err(transient)?
+            {
                 None => return Err(RenewError::Refused("the session was ended".into())),
                 Some(current) if !current.needs_renewal(now) => return Ok(current),
                 Some(_) => {}

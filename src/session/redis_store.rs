@@ -83,7 +83,11 @@ impl RedisStore {
                 if let Some(password) = &config.password {
                     builder = builder.password(password.expose());
                 }
-                Connector::Cluster(builder.build().map_err(|e| StoreError::Config(describe(&e)))?)
+                Connector::Cluster(
+                    builder
+                        .build()
+                        .map_err(|e| StoreError::Config(describe(&e)))?,
+                )
             }
             RedisConnection::Sentinel { master_name, nodes } => {
                 let infos = nodes.iter().map(&info).collect::<Result<Vec<_>, _>>()?;
@@ -92,8 +96,8 @@ impl RedisStore {
                     .first()
                     .map(|i| i.redis_settings().clone())
                     .unwrap_or_default();
-                let node = SentinelNodeConnectionInfo::default()
-                    .set_redis_connection_info(node_settings);
+                let node =
+                    SentinelNodeConnectionInfo::default().set_redis_connection_info(node_settings);
                 let client = SentinelClient::build(
                     infos,
                     master_name.clone(),
@@ -141,7 +145,14 @@ impl RedisStore {
         let sealed = codec.seal_value(&key, plain);
         let ttl = ttl_secs.max(1);
         let () = self
-            .query(redis::cmd("SET").arg(&key).arg(sealed).arg("EX").arg(ttl).clone())
+            .query(
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(sealed)
+                    .arg("EX")
+                    .arg(ttl)
+                    .clone(),
+            )
             .await?;
         let hash = hash(&session.id);
         let mut indexes = vec![self.key("user", &session.identity.oid)];
@@ -153,7 +164,10 @@ impl RedisStore {
                 .query(redis::cmd("SADD").arg(&index).arg(&hash).clone())
                 .await?;
             // Every session lives at most its lifetime: the newest one sets the longest TTL.
-            let lifetime = session.expires_at.saturating_sub(session.issued_at).max(ttl);
+            let lifetime = session
+                .expires_at
+                .saturating_sub(session.issued_at)
+                .max(ttl);
             let _: i64 = self
                 .query(redis::cmd("EXPIRE").arg(&index).arg(lifetime).clone())
                 .await?;
@@ -207,7 +221,11 @@ impl RedisStore {
     /// Whether the renewal lock of session `id` is held.
     pub async fn is_locked(&self, id: &str) -> Result<bool, StoreError> {
         let n: i64 = self
-            .query(redis::cmd("EXISTS").arg(self.key("lock", &hash(id))).clone())
+            .query(
+                redis::cmd("EXISTS")
+                    .arg(self.key("lock", &hash(id)))
+                    .clone(),
+            )
             .await?;
         Ok(n > 0)
     }
@@ -334,6 +352,10 @@ fn describe(error: &redis::RedisError) -> String {
     } else if error.is_io_error() || error.is_connection_dropped() {
         "the connection to Redis failed".into()
     } else {
-        format!("Redis answered: {:?} {}", error.kind(), error.detail().unwrap_or(""))
+        format!(
+            "Redis answered: {:?} {}",
+            error.kind(),
+            error.detail().unwrap_or("")
+        )
     }
 }

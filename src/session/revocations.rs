@@ -57,7 +57,10 @@ mod tests {
         r.revoke("sid-1", 100, 3600);
         assert!(r.is_revoked(Some("sid-1"), 50));
         assert!(r.is_revoked(Some("sid-1"), 100));
-        assert!(!r.is_revoked(Some("sid-1"), 101), "a new sign-in after the logout");
+        assert!(
+            !r.is_revoked(Some("sid-1"), 101),
+            "a new sign-in after the logout"
+        );
         assert!(!r.is_revoked(Some("sid-2"), 50));
         assert!(!r.is_revoked(None, 50));
     }

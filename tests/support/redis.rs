@@ -101,14 +101,19 @@ impl RedisServer {
             if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let mut buf = [0u8; 64];
                 if stream.write_all(b"PING\r\n").is_ok()
-                    && stream.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+                    && stream
+                        .read(&mut buf)
+                        .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
                 {
                     return;
                 }
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("redis-server on port {} did not answer PING within 20s", self.port);
+        panic!(
+            "redis-server on port {} did not answer PING within 20s",
+            self.port
+        );
     }
 
     fn command(&self, command: &str) -> String {
