@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::body::{self, Body};
 use crate::config::{Config, GroupsSource};
+use crate::forwarded::{self, ClientView, Proto, TrustedProxies};
 use crate::identity::{self, Identity};
 use crate::metrics::Metrics;
 use crate::oidc::{self, Provider};
@@ -45,8 +46,10 @@ pub struct Settings {
     pub public_url: Url,
     /// `host[:port]` of public_url, for X-Forwarded-Host.
     pub public_host: String,
-    /// `http` or `https`.
-    pub public_proto: &'static str,
+    /// The scheme of public_url.
+    pub public_proto: Proto,
+    /// Peers whose forwarding headers (client IP, scheme, host, forward-auth URI) are believed.
+    pub trusted_proxies: TrustedProxies,
     pub groups_source: GroupsSource,
     /// `Some(accepted audiences)` when bearer tokens for this app's API are accepted.
     pub api_audiences: Option<Vec<String>>,
@@ -172,7 +175,8 @@ impl Gateway {
             sign_in_page: config.ui.sign_in_page,
             settings: Settings {
                 public_host,
-                public_proto: if secure { "https" } else { "http" },
+                public_proto: if secure { Proto::Https } else { Proto::Http },
+                trusted_proxies: config.trusted_proxies.clone(),
                 public_url,
                 groups_source: config.authorization.groups_source,
                 api_audiences: config.api.enabled.then(|| api_audiences(config)),
@@ -186,7 +190,15 @@ impl Gateway {
     /// access-log line and the request metrics.
     pub async fn observe(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let started = Instant::now();
-        let request_id = logging::request_id(req.headers(), false);
+        // Who the client is: the peer, or what a trusted proxy in front says.
+        let client = forwarded::client_view(
+            peer,
+            req.headers(),
+            &self.settings.trusted_proxies,
+            self.settings.public_proto,
+            &self.settings.public_host,
+        );
+        let request_id = logging::request_id(req.headers(), client.via_trusted_proxy);
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             req.headers_mut().insert(logging::X_REQUEST_ID, value);
         }
@@ -212,7 +224,7 @@ impl Gateway {
             url.path = path.as_str(),
             request_id = request_id.as_str(),
         );
-        let handled = REQUEST.scope(scope.clone(), self.handle(req, peer));
+        let handled = REQUEST.scope(scope.clone(), self.handle(req, &client));
         let mut response = tracing::Instrument::instrument(handled, span).await;
         let trace = scope.trace.lock().map(|t| t.clone()).unwrap_or_default();
         if let Ok(value) = HeaderValue::from_str(&request_id) {
@@ -229,7 +241,7 @@ impl Gateway {
             .unwrap_or(0);
         logging::AccessLog {
             request_id: &request_id,
-            client_ip: peer.ip(),
+            client_ip: client.client_ip,
             host: &host,
             method: &method,
             path: &path,
@@ -245,8 +257,8 @@ impl Gateway {
         response
     }
 
-    /// The story of one request.
-    pub async fn handle(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    /// The story of one request from `client`.
+    pub async fn handle(&self, mut req: Request<Incoming>, client: &ClientView) -> Response<Body> {
         let now = unix_now();
         // 1. Nothing the client says about identity is believed, on any route.
         identity::strip_client_identity_headers(req.headers_mut());
@@ -256,7 +268,7 @@ impl Gateway {
                 t.decision = "endpoint".into();
                 t.route = "entrance".into();
             });
-            return endpoints::serve(self, endpoint, req, now).await;
+            return endpoints::serve(self, endpoint, req, client, now).await;
         }
         // 3. Which route, decided on the normalised path.
         let path = match policy::normalize_path(req.uri().path()) {
@@ -282,7 +294,7 @@ impl Gateway {
         // whatever the answer is.
         let set_cookies = caller.set_cookies;
         let who = caller.who;
-        let response = self.decide(req, peer, &path, &route, who, now).await;
+        let response = self.decide(req, client, &path, &route, who, now).await;
         respond::with_cookies(response, set_cookies)
     }
 
@@ -290,7 +302,7 @@ impl Gateway {
     async fn decide(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        client: &ClientView,
         path: &str,
         route: &Route<'_>,
         who: Option<Identity>,
@@ -302,7 +314,7 @@ impl Gateway {
         match self.policy.decide(route, who.as_ref(), None) {
             Verdict::Allow => {
                 note_decision(if route.is_public() { "public" } else { "allow" });
-                self.forward(req, peer, path, who.as_ref()).await
+                self.forward(req, client, path, who.as_ref()).await
             }
             Verdict::SignIn => {
                 note_decision("sign_in");
@@ -469,7 +481,7 @@ impl Gateway {
     async fn forward(
         &self,
         mut req: Request<Incoming>,
-        peer: SocketAddr,
+        client: &ClientView,
         path: &str,
         who: Option<&Identity>,
     ) -> Response<Body> {
@@ -491,9 +503,9 @@ impl Gateway {
         let (parts, incoming) = req.into_parts();
         let req = Request::from_parts(parts, body::stream(incoming));
         let ctx = ForwardContext {
-            client_ip: peer.ip(),
-            proto: self.settings.public_proto,
-            host: &self.settings.public_host,
+            client_ip: client.client_ip,
+            proto: client.proto.as_str(),
+            host: &client.host,
             path_and_query: &path_and_query,
         };
         let started = Instant::now();
@@ -660,6 +672,11 @@ fn note(f: impl FnOnce(&mut Trace)) {
             f(&mut trace);
         }
     });
+}
+
+/// Note the route that decided the current request (a forward-auth check's original route).
+pub fn note_route(route: &Route<'_>) {
+    note(|t| t.route = route.label());
 }
 
 /// Note the decision taken for the current request, for its access-log line.

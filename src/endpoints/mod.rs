@@ -12,6 +12,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::body::Body;
+use crate::forwarded::{self, ClientView};
 use crate::gateway::{Caller, Gateway};
 use crate::identity;
 use crate::pages::Page;
@@ -54,7 +55,9 @@ impl Endpoint {
             "/oauth2/frontchannel_logout" => Endpoint::FrontChannelLogout,
             "/oauth2/refresh" | "/.auth/refresh" => Endpoint::Refresh,
             "/oauth2/userinfo" => Endpoint::UserInfo,
+            // Envoy's ext_authz appends the original path to its check path.
             "/oauth2/auth" => Endpoint::Auth,
+            p if p.starts_with("/oauth2/auth/") => Endpoint::Auth,
             "/healthz" => Endpoint::Health,
             "/readyz" => Endpoint::Ready,
             p if p.starts_with("/oauth2/") => Endpoint::Unknown,
@@ -68,6 +71,7 @@ pub async fn serve(
     gateway: &Gateway,
     endpoint: Endpoint,
     req: Request<Incoming>,
+    client: &ClientView,
     now: i64,
 ) -> Response<Body> {
     let query = query_params(&req);
@@ -120,17 +124,28 @@ pub async fn serve(
             }
             Err(failure) => respond_api(gateway, failure),
         },
-        Endpoint::Auth => auth(gateway, &req, now).await,
+        Endpoint::Auth => auth(gateway, &req, client, now).await,
         Endpoint::Health => respond::json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
         Endpoint::Ready => ready(gateway).await,
         Endpoint::Unknown => gateway.fail(Failure::NoSuchEndpoint, req.headers()),
     }
 }
 
-/// `/oauth2/auth` for nginx `auth_request` (and similar): 202 with the identity headers on the
-/// response, 401 without a session or token, 403 when the rules deny. Query parameters add
-/// rules (`allowed_groups=…`), so one entrance can guard many locations differently.
-async fn auth(gateway: &Gateway, req: &Request<Incoming>, now: i64) -> Response<Body> {
+/// `/oauth2/auth`: the auth service of nginx `auth_request`, Traefik `forwardAuth` and Envoy
+/// `ext_authz` (HTTP). 202 with the identity headers on the response when allowed, 401 without a
+/// session or token (with `Location` naming where sign-in starts), 403 when the rules deny.
+///
+/// Called by a trusted proxy, the original method and URI (`X-Original-*` from nginx,
+/// `X-Forwarded-Method`/`-Uri` from Traefik, the path under `/oauth2/auth/` from Envoy) choose the
+/// route, so per-route policy applies to the real request. Traefik and Envoy hand a non-2xx
+/// answer to the browser as it is, so a browser navigation they ask about is sent straight to
+/// sign-in; nginx needs the 401. Query parameters add rules (`allowed_groups=…`).
+async fn auth(
+    gateway: &Gateway,
+    req: &Request<Incoming>,
+    client: &ClientView,
+    now: i64,
+) -> Response<Body> {
     let pairs: Vec<(String, String)> = req
         .uri()
         .query()
@@ -140,17 +155,47 @@ async fn auth(gateway: &Gateway, req: &Request<Incoming>, now: i64) -> Response<
                 .collect()
         })
         .unwrap_or_default();
-    let extra = match policy::rules_from_query(&pairs) {
-        Ok(rules) => rules,
-        Err(why) => return respond_api(gateway, Failure::BadParameters(why)),
+    let original = original_request(gateway, req, client);
+    // Envoy's check carries the app's query, not rules for entrance.
+    let envoy = req.uri().path() != "/oauth2/auth";
+    let extra = if envoy {
+        crate::config::Rules::default()
+    } else {
+        match policy::rules_from_query(&pairs) {
+            Ok(rules) => rules,
+            Err(why) => return respond_api(gateway, Failure::BadParameters(why)),
+        }
     };
+    let (route, target) = match &original {
+        Some(original) => {
+            let (path, query) = match original.uri.split_once('?') {
+                Some((path, query)) => (path, Some(query)),
+                None => (original.uri.as_str(), None),
+            };
+            let path = match policy::normalize_path(path) {
+                Ok(path) => path,
+                Err(bad) => return respond_api(gateway, Failure::BadPath(bad.to_string())),
+            };
+            let method = original
+                .method
+                .clone()
+                .unwrap_or_else(|| req.method().clone());
+            let route = gateway.policy.route(&method, &path);
+            (route, redirect::own_request_target(&path, query))
+        }
+        None => (gateway.default_route(), "/".to_owned()),
+    };
+    crate::gateway::note_route(&route);
     let Caller {
         who, set_cookies, ..
-    } = match gateway.caller(req.headers(), now).await {
-        Ok(caller) => caller,
-        Err(failure) => return respond_api(gateway, failure),
+    } = if route.is_public() {
+        Caller::default()
+    } else {
+        match gateway.caller(req.headers(), now).await {
+            Ok(caller) => caller,
+            Err(failure) => return respond_api(gateway, failure),
+        }
     };
-    let route = gateway.default_route();
     let response = match gateway.policy.decide(&route, who.as_ref(), Some(&extra)) {
         Verdict::Allow => {
             let mut response = respond::json(
@@ -162,10 +207,59 @@ async fn auth(gateway: &Gateway, req: &Request<Incoming>, now: i64) -> Response<
             }
             response
         }
-        Verdict::SignIn => respond_api(gateway, Failure::Unauthenticated),
+        Verdict::SignIn => {
+            let nginx = req.headers().contains_key("x-original-uri");
+            let navigation = original.as_ref().is_some_and(|o| {
+                crate::gateway::is_browser_navigation(
+                    o.method.as_ref().unwrap_or(req.method()),
+                    req.headers(),
+                )
+            });
+            if navigation && !nginx {
+                // Traefik / Envoy: this answer goes to the browser as it is.
+                return gateway.begin_sign_in(
+                    target,
+                    &RequestCookies::from_headers(req.headers()),
+                    now,
+                    req.headers(),
+                );
+            }
+            let mut response = respond_api(gateway, Failure::Unauthenticated);
+            let start = format!(
+                "/oauth2/start?rd={}",
+                url::form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>()
+            );
+            if let Ok(value) = http::HeaderValue::from_str(&start) {
+                response.headers_mut().insert(http::header::LOCATION, value);
+            }
+            response
+        }
         Verdict::Deny(reason) => respond_api(gateway, Failure::Denied(reason)),
     };
     respond::with_cookies(response, set_cookies)
+}
+
+/// What a trusted forward-auth caller says the original request was.
+fn original_request(
+    gateway: &Gateway,
+    req: &Request<Incoming>,
+    client: &ClientView,
+) -> Option<forwarded::OriginalRequest> {
+    if !client.via_trusted_proxy {
+        return None;
+    }
+    let trusted = &gateway.settings.trusted_proxies;
+    let peer = std::net::SocketAddr::new(*client.chain().last()?, 0);
+    if let Some(original) = forwarded::original_request(peer, req.headers(), trusted) {
+        return Some(original);
+    }
+    let path_and_query = req.uri().path_and_query().map(|p| p.as_str())?;
+    forwarded::envoy_original_uri(path_and_query, "/oauth2/auth").map(|uri| {
+        forwarded::OriginalRequest {
+            method: Some(req.method().clone()),
+            uri,
+        }
+    })
 }
 
 /// `/readyz`: 200 once sign-in can work (discovery and keys loaded; Redis answering when
