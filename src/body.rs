@@ -33,3 +33,18 @@ where
 {
     body.map_err(Into::into).boxed()
 }
+
+/// [`stream`], failing once more than `max` bytes have passed (`limits.max_body_bytes` for
+/// bodies that do not announce their length).
+pub fn stream_limited<B>(body: B, max: Option<u64>) -> Body
+where
+    B: hyper::body::Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    match max.and_then(|m| usize::try_from(m).ok()) {
+        Some(max) => http_body_util::Limited::new(body.map_err(Into::into), max)
+            .map_err(Into::into)
+            .boxed(),
+        None => stream(body),
+    }
+}

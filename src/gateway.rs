@@ -26,6 +26,7 @@ use crate::respond::{self, Audience, Failure};
 use crate::session::{
     self, Codec, RenewError, Renewal, RequestCookies, Resumed, Session, Sessions,
 };
+use crate::sites::{SiteSwitch, Sites};
 use crate::{bearer, endpoints, logging, redirect, server};
 
 /// Why the gateway could not start.
@@ -39,6 +40,10 @@ pub enum StartError {
     Ui(String),
     #[error("listener: {0}")]
     Listen(#[from] std::io::Error),
+    #[error("listen.tls: {0}")]
+    Tls(String),
+    #[error("upstreams: {0}")]
+    Upstream(#[from] crate::upstream::UpstreamError),
 }
 
 /// Settings the request path reads, derived once from the config.
@@ -65,11 +70,25 @@ pub struct Gateway {
     pub sessions: Sessions,
     pub policy: Policy,
     proxy: Proxy,
+    /// `limits.max_body_bytes`.
+    max_body_bytes: Option<u64>,
     pub metrics: Arc<Metrics>,
     /// Page branding (`ui:`), with any operator templates read at start.
     pub brand: Branding,
     /// Show an interstitial "Sign in with Microsoft" page instead of redirecting at once.
     sign_in_page: bool,
+    /// Discovery and key refresh, stopped when the gateway is dropped (after a reload).
+    background: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Ok(mut background) = self.background.lock() {
+            if let Some(task) = background.take() {
+                task.abort();
+            }
+        }
+    }
 }
 
 /// Build the gateway from `config` and serve it on `listener`. Discovery and keys load in the
@@ -84,39 +103,112 @@ pub async fn start_with_admin(
     listener: TcpListener,
     admin: Option<TcpListener>,
 ) -> Result<(server::Running, Option<server::Running>), StartError> {
-    let gateway = Arc::new(Gateway::new(&config)?);
-    gateway.provider.spawn_refresher();
+    let serving = serve(
+        config,
+        Listeners {
+            gateway: listener,
+            admin,
+            redirect_http: None,
+        },
+    )
+    .await?;
+    Ok((serving.gateway, serving.admin))
+}
+
+/// The sockets entrance serves on, bound by the caller.
+pub struct Listeners {
+    pub gateway: TcpListener,
+    /// `/metrics` and `/status`.
+    pub admin: Option<TcpListener>,
+    /// `listen.redirect_http`: redirects everything to https.
+    pub redirect_http: Option<TcpListener>,
+}
+
+/// What [`serve`] started.
+pub struct Serving {
+    pub gateway: server::Running,
+    pub admin: Option<server::Running>,
+    pub redirect_http: Option<server::Running>,
+    /// Reload the config into service.
+    pub sites: SiteSwitch,
+    /// The certificate in use, reloaded when its files change (with `listen.tls`).
+    pub certificate: Option<crate::tls::CertReloader>,
+}
+
+/// Serve every site of `config` on `listeners`: HTTPS when `listen.tls` is set (HTTP/2 and
+/// HTTP/1.1), with the configured limits.
+pub async fn serve(config: Config, listeners: Listeners) -> Result<Serving, StartError> {
+    let sites = Sites::new(&config)?;
+    sites.start();
+    let default = sites.default_site().clone();
     tracing::info!(
-        listen = %listener.local_addr()?,
-        public_url = %gateway.settings.public_url,
-        upstream = %config.upstream,
-        discovery = %gateway.provider.discovery_url(),
-        redirect_uri = %redirect_uri(&gateway.settings.public_url),
+        listen = %listeners.gateway.local_addr()?,
+        public_url = %default.settings.public_url,
+        hosts = config.hosts.len(),
+        upstreams = config.upstreams.len(),
+        tls = config.tls.is_some(),
+        discovery = %default.provider.discovery_url(),
+        redirect_uri = %redirect_uri(&default.settings.public_url),
         "entrance is serving"
     );
-    let admin = match admin {
+    let admin = match listeners.admin {
         Some(listener) => Some(crate::admin::spawn(
             listener,
             crate::admin::StatusSource {
                 version: env!("CARGO_PKG_VERSION"),
                 config_summary: config_summary(&config),
-                provider: gateway.provider.clone(),
-                metrics: gateway.metrics.clone(),
+                provider: default.provider.clone(),
+                metrics: default.metrics.clone(),
             },
         )?),
         None => None,
     };
-    let metrics = gateway.metrics.clone();
-    let running = server::spawn_counted(
-        listener,
-        move |req, peer| {
-            let gateway = gateway.clone();
-            async move { gateway.observe(req, peer).await }
+    let (tls, certificate) = match &config.tls {
+        Some(files) => {
+            let (server_config, reloader) =
+                crate::tls::server_config(files).map_err(|e| StartError::Tls(e.to_string()))?;
+            reloader.watch(CERTIFICATE_CHECK_INTERVAL);
+            (Some(server_config), Some(reloader))
+        }
+        None => (None, None),
+    };
+    let https_port = listeners.gateway.local_addr()?.port();
+    let redirect_http = match listeners.redirect_http {
+        Some(listener) => {
+            let public_port = default
+                .settings
+                .public_url
+                .port_or_known_default()
+                .unwrap_or(https_port);
+            Some(server::spawn_redirect_to_https(listener, public_port)?)
+        }
+        None => None,
+    };
+    let switch = SiteSwitch::new(sites);
+    let serving_switch = switch.clone();
+    let gateway = server::spawn_with(
+        listeners.gateway,
+        server::ServeOptions {
+            tls,
+            limits: config.limits,
         },
-        Some(metrics),
+        move |req, peer| {
+            let switch = serving_switch.clone();
+            async move { switch.serve(req, peer).await }
+        },
+        Some(default.metrics.clone()),
     )?;
-    Ok((running, admin))
+    Ok(Serving {
+        gateway,
+        admin,
+        redirect_http,
+        sites: switch,
+        certificate,
+    })
 }
+
+/// How often the TLS certificate files are checked for a new certificate.
+const CERTIFICATE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the status page shows of the config: no secrets, no credentials.
 fn config_summary(config: &Config) -> serde_json::Value {
@@ -169,10 +261,12 @@ impl Gateway {
                 config.provider.tenant == "consumers"
                     || config.provider.tenant == crate::config::PERSONAL_ACCOUNTS_TENANT,
             ),
-            proxy: Proxy::new(&config.upstream, config.upstream_timeout),
+            proxy: Proxy::from_upstreams(&config.upstreams)?,
+            max_body_bytes: config.limits.max_body_bytes,
             metrics: Metrics::install(),
             brand: Branding::from_config(&config.ui).map_err(StartError::Ui)?,
             sign_in_page: config.ui.sign_in_page,
+            background: Mutex::new(None),
             settings: Settings {
                 public_host,
                 public_proto: if secure { Proto::Https } else { Proto::Http },
@@ -184,6 +278,15 @@ impl Gateway {
                 sign_out_at_microsoft: config.provider.sign_out_at_microsoft,
             },
         })
+    }
+
+    /// Start discovery and key refresh (once).
+    pub fn start_background(self: &Arc<Self>) {
+        if let Ok(mut background) = self.background.lock() {
+            if background.is_none() {
+                *background = Some(self.provider.spawn_refresher());
+            }
+        }
     }
 
     /// Around the story: a request id (sent upstream and back, shown on error pages), then one
@@ -500,16 +603,29 @@ impl Gateway {
             None => path.to_owned(),
         };
         let audience = audience(req.headers());
+        let Some(selected) = self.proxy.select(&path_and_query) else {
+            return self.fail_as(Failure::NoUpstream, audience);
+        };
+        let announced = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if let (Some(max), Some(length)) = (self.max_body_bytes, announced) {
+            if length > max {
+                return self.fail_as(Failure::BodyTooLarge, audience);
+            }
+        }
         let (parts, incoming) = req.into_parts();
-        let req = Request::from_parts(parts, body::stream(incoming));
+        let req = Request::from_parts(parts, body::stream_limited(incoming, self.max_body_bytes));
+        let forwarded_for = client.forwarded_for_upstream();
         let ctx = ForwardContext {
-            client_ip: client.client_ip,
+            forwarded_for: &forwarded_for,
             proto: client.proto.as_str(),
             host: &client.host,
             path_and_query: &path_and_query,
         };
         let started = Instant::now();
-        let result = self.proxy.forward(req, upgrade, &ctx).await;
+        let result = self.proxy.forward_to(&selected, req, upgrade, &ctx).await;
         let seconds = started.elapsed().as_secs_f64();
         note(|t| t.upstream_ms = Some(seconds * 1000.0));
         let outcome = match &result {

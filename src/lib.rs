@@ -36,6 +36,7 @@ pub mod sample_app;
 pub mod secret;
 pub mod server;
 pub mod session;
+pub mod sites;
 pub mod tls;
 pub mod upstream;
 #[cfg(feature = "otel")]

@@ -1,29 +1,33 @@
-//! Forwarding to the upstream: one pooled keep-alive client, hop-by-hop header hygiene,
-//! `X-Forwarded-*`, WebSocket (and other HTTP/1.1) upgrades, and errors tagged by what failed.
+//! Forwarding to the upstreams: one pooled keep-alive client per upstream (http, https with
+//! rustls, or a unix socket), bounded connect and response-header waits, hop-by-hop header
+//! hygiene, `X-Forwarded-*`, WebSocket (and other HTTP/1.1) upgrades, and errors tagged by what
+//! failed.
 //!
 //! This module must not decide *whether* a request may pass nor *which* identity headers it
-//! carries: the gateway has done both before calling [`Proxy::forward`]. Bodies stream through in
-//! both directions; nothing here buffers one.
+//! carries: the gateway has done both before calling [`Proxy::forward_to`]. Which upstream serves
+//! a path is [`crate::upstream`]'s pure decision. Bodies stream through in both directions;
+//! nothing here buffers one.
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::request::Parts;
+use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 
 use crate::body::{self, Body, BoxError};
+use crate::upstream::{
+    Origin, Selected, Target, Upstream, UpstreamConfig, UpstreamError, Upstreams,
+};
 
-/// How long an idle upstream connection stays pooled. Below the keep-alive timeouts of common
-/// servers (nginx 75 s, most frameworks 60 s+), so we rarely pick a connection the upstream is
-/// closing; when we do, the client retries requests that never started on a fresh connection.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+mod pool;
+
+use pool::Pool;
 
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
@@ -46,37 +50,32 @@ static HOP_BY_HOP: [&HeaderName; 9] = [
     &header::UPGRADE,
 ];
 
-/// Forwards requests to one upstream over a pooled keep-alive HTTP/1.1 client. Cheap to clone
-/// (the pool is shared).
-#[derive(Clone, Debug)]
+/// Forwards requests to a site's upstreams, each over its own pooled keep-alive HTTP/1.1
+/// client. Cheap to clone (the pools are shared).
+#[derive(Clone)]
 pub struct Proxy {
-    client: Client<HttpConnector, Body>,
-    /// Where requests go, or why the upstream URL cannot be used (config validation should make
-    /// this unreachable; `new` stays infallible so a bad URL fails requests, not start-up).
-    origin: Result<Origin, String>,
-    /// Time allowed until the upstream's response headers arrive; body streaming is not bounded.
-    timeout: Duration,
-}
-
-#[derive(Clone, Debug)]
-struct Origin {
-    scheme: Scheme,
-    authority: Authority,
-    /// The `Host` header sent upstream: the upstream's own authority.
-    host: HeaderValue,
-    /// The upstream URL's path without a trailing slash ("" for none), prefixed to every request.
-    base_path: String,
+    upstreams: Arc<Upstreams>,
+    /// One per upstream, in the same order.
+    pools: Arc<[Pool]>,
+    /// Set only by the single-URL [`Proxy::new`] when its URL is unusable: every request then
+    /// fails with [`ProxyError::Connect`] and this reason, as before upstreams were validated at
+    /// start.
+    unusable: Option<Arc<str>>,
 }
 
 /// Facts about the client connection the proxy needs (already decided by the gateway).
 #[derive(Clone, Copy, Debug)]
 pub struct ForwardContext<'a> {
-    pub client_ip: IpAddr,
+    /// The `X-Forwarded-For` to send: the client, the trusted proxies after it, the peer (see
+    /// [`crate::forwarded::ClientView::forwarded_for_upstream`]). What the client sent is never
+    /// appended here.
+    pub forwarded_for: &'a str,
     /// "http" or "https": the scheme browsers used to reach entrance.
     pub proto: &'a str,
     /// host[:port] browsers used (from `public_url`).
     pub host: &'a str,
-    /// The (normalised) path plus the original query to request upstream; starts with `/`.
+    /// The (normalised) path plus the original query; starts with `/`. [`Proxy::forward`]
+    /// chooses the upstream by it; [`Proxy::forward_to`] sends the [`Selected`] path instead.
     pub path_and_query: &'a str,
 }
 
@@ -84,10 +83,11 @@ pub struct ForwardContext<'a> {
 /// pick the status: `Connect` and `Upstream` 502, `Timeout` 504, `BadRequest` 400.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    /// The upstream refused or could not be reached (or its URL is unusable).
+    /// The upstream refused, could not be reached in its connect timeout, or failed the TLS
+    /// handshake (or its URL is unusable). The source says which upstream and why.
     #[error("could not connect to the upstream")]
     Connect(#[source] BoxError),
-    /// No response headers from the upstream within the configured timeout.
+    /// No response headers from the upstream within its response-header timeout.
     #[error("the upstream did not answer in time")]
     Timeout,
     /// The upstream broke the protocol or the connection after connecting.
@@ -99,61 +99,101 @@ pub enum ProxyError {
 }
 
 impl Proxy {
-    /// A proxy to `upstream` (`http://host:port[/base]`). A base path is prefixed to every request
-    /// path; the upstream URL's query and fragment are ignored. Only `http` upstreams are
-    /// supported: any other scheme fails every request with [`ProxyError::Connect`].
+    /// A proxy to the single `upstream` URL (`http(s)://host:port[/base]`, all paths), waiting
+    /// `timeout` for response headers. Infallible for the gateway's sake: an unusable URL fails
+    /// every request with [`ProxyError::Connect`]. Prefer [`Proxy::from_upstreams`], which
+    /// reports a bad upstream at start.
     pub fn new(upstream: &url::Url, timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        // Requests are small and latency-bound; Nagle only adds delay.
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build(connector);
-        Proxy {
-            client,
-            origin: Origin::from_url(upstream),
-            timeout,
-        }
+        let single = UpstreamConfig::single(upstream.clone(), timeout);
+        Proxy::from_upstreams(std::slice::from_ref(&single)).unwrap_or_else(|error| Proxy {
+            upstreams: Arc::new(Upstreams::default()),
+            pools: Arc::from(Vec::new()),
+            unusable: Some(Arc::from(error.to_string())),
+        })
     }
 
-    /// Forward `req` (headers already cleaned of client identity headers and carrying entrance's
-    /// identity headers) to the upstream; stream both bodies without buffering.
-    ///
-    /// `client_upgrade` is the client connection's `hyper::upgrade::on(&mut req)`, taken by the
-    /// gateway when [`is_upgrade_request`] is true. If the upstream then answers 101, the two
-    /// connections are joined in a background task and the 101 is returned for the client.
+    /// A proxy to every upstream of `configs` (longest prefix wins), with TLS files read now.
+    pub fn from_upstreams(configs: &[UpstreamConfig]) -> Result<Self, UpstreamError> {
+        let upstreams = Upstreams::new(configs)?;
+        let pools: Vec<Pool> = upstreams.iter().map(Pool::new).collect();
+        Ok(Proxy {
+            upstreams: Arc::new(upstreams),
+            pools: Arc::from(pools),
+            unusable: None,
+        })
+    }
+
+    /// The upstream that serves `path_and_query` and the path to send it; `None` when no prefix
+    /// matches (the gateway answers 404). See [`Upstreams::select`].
+    pub fn select<'a>(&'a self, path_and_query: &'a str) -> Option<Selected<'a>> {
+        self.upstreams.select(path_and_query)
+    }
+
+    /// [`Proxy::select`] by `ctx.path_and_query`, then [`Proxy::forward_to`]. A path no prefix
+    /// matches is a [`ProxyError::BadRequest`]; callers with several upstreams should select
+    /// first and answer 404 themselves.
     pub async fn forward(
         &self,
         req: Request<Body>,
         client_upgrade: Option<OnUpgrade>,
         ctx: &ForwardContext<'_>,
     ) -> Result<Response<Body>, ProxyError> {
-        let origin = self
-            .origin
-            .as_ref()
-            .map_err(|reason| ProxyError::Connect(reason.clone().into()))?;
+        if let Some(reason) = &self.unusable {
+            return Err(ProxyError::Connect(reason.to_string().into()));
+        }
+        check_origin_form(ctx.path_and_query)?;
+        let selected = self
+            .select(ctx.path_and_query)
+            .ok_or(ProxyError::BadRequest("no upstream serves this path"))?;
+        self.forward_to(&selected, req, client_upgrade, ctx).await
+    }
+
+    /// Forward `req` (headers already cleaned of client identity headers and carrying entrance's
+    /// identity headers) to the `selected` upstream (from this proxy's [`Proxy::select`]) at
+    /// `selected.path_and_query`; stream both bodies without buffering.
+    ///
+    /// `client_upgrade` is the client connection's `hyper::upgrade::on(&mut req)`, taken by the
+    /// gateway when [`is_upgrade_request`] is true. If the upstream then answers 101, the two
+    /// connections are joined in a background task and the 101 is returned for the client.
+    pub async fn forward_to(
+        &self,
+        selected: &Selected<'_>,
+        req: Request<Body>,
+        client_upgrade: Option<OnUpgrade>,
+        ctx: &ForwardContext<'_>,
+    ) -> Result<Response<Body>, ProxyError> {
+        let upstream = selected.upstream;
+        // The pool at the same index, provided `selected` came from this proxy.
+        let own = self
+            .upstreams
+            .get(selected.index)
+            .is_some_and(|ours| std::ptr::eq(ours, upstream));
+        let pool = self
+            .pools
+            .get(selected.index)
+            .filter(|_| own)
+            .ok_or(ProxyError::BadRequest(
+                "the selected upstream belongs to another proxy",
+            ))?;
         let (parts, body) = req.into_parts();
         // An upgrade we could not tunnel (no client handle, e.g. HTTP/2) is forwarded as a plain
         // request: the hop-by-hop strip below removes its upgrade headers.
         let client_upgrade = client_upgrade.filter(|_| is_upgrade_request(&parts.headers));
-        let mut headers = parts.headers;
-        prepare_request_headers(&mut headers, client_upgrade.is_some(), ctx)?;
-        headers.insert(header::HOST, origin.host.clone());
-
-        // A fresh request: HTTP/1.1 upstream whatever the client spoke, with origin-form URI
-        // built from our upstream, never from the client's (possibly absolute) URI.
-        let mut upstream_req = Request::new(body);
-        *upstream_req.method_mut() = parts.method;
-        *upstream_req.uri_mut() = origin.uri(ctx.path_and_query)?;
-        *upstream_req.version_mut() = Version::HTTP_11;
-        *upstream_req.headers_mut() = headers;
-
-        let response = match tokio::time::timeout(self.timeout, self.client.request(upstream_req))
-            .await
-        {
+        let upstream_req = upstream_request(
+            upstream,
+            &selected.path_and_query,
+            parts,
+            body,
+            client_upgrade.is_some(),
+            ctx,
+        )?;
+        let waited = upstream.config.timeouts.response_header;
+        let response = match tokio::time::timeout(waited, pool.request(upstream_req)).await {
             Err(_elapsed) => return Err(ProxyError::Timeout),
-            Ok(Err(error)) if error.is_connect() => return Err(ProxyError::Connect(error.into())),
-            Ok(Err(error)) => return Err(ProxyError::Upstream(error.into())),
+            Ok(Err(error)) if error.is_connect() => {
+                return Err(ProxyError::Connect(describe(upstream, &error).into()))
+            }
+            Ok(Err(error)) => return Err(ProxyError::Upstream(describe(upstream, &error).into())),
             Ok(Ok(response)) => response,
         };
 
@@ -176,40 +216,106 @@ impl Proxy {
     }
 }
 
-impl Origin {
-    fn from_url(upstream: &url::Url) -> Result<Origin, String> {
-        let host = upstream
-            .host_str()
-            .ok_or_else(|| format!("upstream URL {upstream} has no host"))?;
-        let authority = match upstream.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_owned(),
-        };
-        let invalid = || format!("upstream URL {upstream} has an invalid host");
-        Ok(Origin {
-            scheme: Scheme::try_from(upstream.scheme())
-                .map_err(|_| format!("upstream URL {upstream} has an invalid scheme"))?,
-            host: HeaderValue::from_str(&authority).map_err(|_| invalid())?,
-            authority: Authority::try_from(authority.as_str()).map_err(|_| invalid())?,
-            base_path: upstream.path().trim_end_matches('/').to_owned(),
-        })
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field(
+                "upstreams",
+                &self
+                    .upstreams
+                    .iter()
+                    .map(|upstream| (&upstream.config.prefix, &upstream.config.target))
+                    .collect::<Vec<_>>(),
+            )
+            .field("unusable", &self.unusable)
+            .finish()
     }
+}
 
-    fn uri(&self, path_and_query: &str) -> Result<Uri, ProxyError> {
-        if !path_and_query.starts_with('/') {
-            return Err(ProxyError::BadRequest("the path does not start with '/'"));
-        }
-        let path_and_query = if self.base_path.is_empty() {
-            PathAndQuery::try_from(path_and_query)
-        } else {
-            PathAndQuery::try_from(format!("{}{path_and_query}", self.base_path))
-        }
-        .map_err(|_| ProxyError::BadRequest("the path is not a valid URI path"))?;
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(self.scheme.clone());
-        parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(path_and_query);
-        Uri::from_parts(parts).map_err(|_| ProxyError::BadRequest("cannot build the upstream URI"))
+/// A fresh request for `upstream`: HTTP/1.1 whatever the client spoke, with an origin-form URI
+/// built from the upstream and `path_and_query`, never from the client's (possibly absolute) URI.
+fn upstream_request(
+    upstream: &Upstream,
+    path_and_query: &str,
+    parts: Parts,
+    body: Body,
+    keep_upgrade: bool,
+    ctx: &ForwardContext<'_>,
+) -> Result<Request<Body>, ProxyError> {
+    let host = if upstream.config.preserve_host {
+        client_host(&parts, ctx)?
+    } else {
+        upstream.origin.host.clone()
+    };
+    let mut headers = parts.headers;
+    prepare_request_headers(&mut headers, keep_upgrade, ctx)?;
+    headers.insert(header::HOST, host);
+
+    let mut upstream_req = Request::new(body);
+    *upstream_req.method_mut() = parts.method;
+    *upstream_req.uri_mut() = uri(&upstream.origin, path_and_query)?;
+    *upstream_req.version_mut() = Version::HTTP_11;
+    *upstream_req.headers_mut() = headers;
+    Ok(upstream_req)
+}
+
+/// The `Host` the client asked for (`preserve_host`): its `Host` header, else the HTTP/2
+/// `:authority`, else the public host.
+fn client_host(parts: &Parts, ctx: &ForwardContext<'_>) -> Result<HeaderValue, ProxyError> {
+    if let Some(host) = parts.headers.get(header::HOST) {
+        return Ok(host.clone());
+    }
+    let host = parts
+        .uri
+        .authority()
+        .map_or(ctx.host, |authority| authority.as_str());
+    HeaderValue::from_str(host).map_err(|_| ProxyError::BadRequest("invalid host"))
+}
+
+fn check_origin_form(path_and_query: &str) -> Result<(), ProxyError> {
+    if path_and_query.starts_with('/') {
+        Ok(())
+    } else {
+        Err(ProxyError::BadRequest("the path does not start with '/'"))
+    }
+}
+
+/// The absolute URI of `path_and_query` at `origin` (its base path prefixed).
+fn uri(origin: &Origin, path_and_query: &str) -> Result<Uri, ProxyError> {
+    check_origin_form(path_and_query)?;
+    let path_and_query = if origin.base_path.is_empty() {
+        PathAndQuery::try_from(path_and_query)
+    } else {
+        PathAndQuery::try_from(format!("{}{path_and_query}", origin.base_path))
+    }
+    .map_err(|_| ProxyError::BadRequest("the path is not a valid URI path"))?;
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(origin.scheme.clone());
+    parts.authority = Some(origin.authority.clone());
+    parts.path_and_query = Some(path_and_query);
+    Uri::from_parts(parts).map_err(|_| ProxyError::BadRequest("cannot build the upstream URI"))
+}
+
+/// The upstream and the whole cause chain of a client error, for the operator's log
+/// (hyper-util's own message is only "client error (Connect)").
+fn describe(upstream: &Upstream, error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = format!(
+        "upstream {} ({}): {error}",
+        upstream.config.prefix,
+        target(upstream)
+    );
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+fn target(upstream: &Upstream) -> String {
+    match &upstream.config.target {
+        Target::Url(url) => url.to_string(),
+        Target::Unix(path) => format!("unix:{}", path.display()),
     }
 }
 
@@ -235,19 +341,9 @@ fn prepare_request_headers(
     strip_hop_by_hop(headers, set_by_entrance);
     restore_upgrade(headers, upgrade);
 
-    let mut forwarded_for = String::new();
-    for value in headers.get_all(&X_FORWARDED_FOR) {
-        // A value that is not visible ASCII cannot be an address list; drop it, keep the rest.
-        if let Ok(value) = value.to_str() {
-            let value = value.trim();
-            if !value.is_empty() {
-                forwarded_for.push_str(value);
-                forwarded_for.push_str(", ");
-            }
-        }
-    }
-    let _ = write!(forwarded_for, "{}", ctx.client_ip);
-    let forwarded_for = HeaderValue::try_from(forwarded_for)
+    // Every forwarding header the client (or a proxy) sent goes; entrance states its own.
+    crate::forwarded::strip_forwarding_headers(headers);
+    let forwarded_for = HeaderValue::from_str(ctx.forwarded_for)
         .map_err(|_| ProxyError::BadRequest("invalid X-Forwarded-For"))?;
     let proto = HeaderValue::from_str(ctx.proto)
         .map_err(|_| ProxyError::BadRequest("invalid forwarded proto"))?;

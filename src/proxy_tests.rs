@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -10,11 +10,9 @@ use tokio::net::{TcpListener, TcpStream};
 use super::*;
 use crate::server::{self, Running};
 
-const CLIENT_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
-
 fn ctx(path_and_query: &str) -> ForwardContext<'_> {
     ForwardContext {
-        client_ip: CLIENT_IP,
+        forwarded_for: "203.0.113.7",
         proto: "https",
         host: "app.example.com",
         path_and_query,
@@ -111,7 +109,7 @@ async fn strips_hop_by_hop_and_sets_forwarded_headers_both_ways() {
     }
     // Named in Connection by the client, but set by entrance: kept.
     assert_eq!(headers["x-auth-request-groups"][0], "admins");
-    assert_eq!(headers["x-forwarded-for"][0], "198.51.100.1, 203.0.113.7");
+    assert_eq!(headers["x-forwarded-for"][0], "203.0.113.7");
     assert_eq!(headers["x-forwarded-proto"][0], "https");
     assert_eq!(headers["x-forwarded-host"][0], "app.example.com");
     assert_eq!(headers["host"][0], upstream.addr().to_string());
@@ -263,4 +261,39 @@ async fn tunnels_an_upgraded_connection() {
     let mut echoed = [0u8; 4];
     client.read_exact(&mut echoed).await.unwrap();
     assert_eq!(&echoed, b"ping");
+}
+
+#[tokio::test]
+async fn an_unusable_single_upstream_fails_each_request_saying_why() {
+    let proxy = Proxy::new(
+        &url::Url::parse("ftp://files.example").unwrap(),
+        Duration::from_secs(5),
+    );
+    let req = Request::new(body::empty());
+    let error = proxy.forward(req, None, &ctx("/")).await.unwrap_err();
+    match error {
+        ProxyError::Connect(why) => {
+            assert!(why.to_string().contains("use http://, https://"), "{why}")
+        }
+        other => panic!("expected a connect error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_connect_error_names_the_upstream_and_the_cause() {
+    let closed = listener().await;
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let proxy = Proxy::new(&url(addr, ""), Duration::from_secs(5));
+    let req = Request::new(body::empty());
+    let error = proxy.forward(req, None, &ctx("/")).await.unwrap_err();
+    let why = match error {
+        ProxyError::Connect(why) => why.to_string(),
+        other => panic!("expected a connect error, got {other:?}"),
+    };
+    assert!(
+        why.starts_with(&format!("upstream / (http://{addr}/): ")),
+        "{why}"
+    );
+    assert!(why.contains("refused"), "the OS's reason is kept: {why}");
 }

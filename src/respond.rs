@@ -44,6 +44,10 @@ pub enum Failure {
     UpstreamUnreachable(String),
     #[error("the upstream did not answer in time")]
     UpstreamTimeout,
+    #[error("no upstream serves this path")]
+    NoUpstream,
+    #[error("the request body is larger than limits.max_body_bytes")]
+    BodyTooLarge,
     #[error("the session store is unavailable: {0}")]
     SessionStoreUnavailable(String),
     #[error("the identity provider could not renew the session: {0}")]
@@ -224,6 +228,18 @@ impl Failure {
                     None,
                 )
             }
+            Failure::NoUpstream => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "Nothing is served at this address.".into(),
+                Some("No entry of upstreams has a prefix matching this path; add one (or one for /).".into()),
+            ),
+            Failure::BodyTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request too large",
+                "The request body is larger than this gateway accepts.".into(),
+                Some("limits.max_body_bytes caps request bodies; raise it if this upload is legitimate.".into()),
+            ),
             Failure::SessionStoreUnavailable(why) => {
                 tracing::error!(reference, reason = %why, "session store unavailable");
                 (
@@ -315,6 +331,8 @@ fn retry_action(failure: &Failure) -> Option<(&'static str, &'static str)> {
         | Failure::UpstreamTimeout
         | Failure::SessionStoreUnavailable(_)
         | Failure::RenewalUnavailable(_)
+        | Failure::NoUpstream
+        | Failure::BodyTooLarge
         | Failure::Internal(_) => None,
     }
 }
@@ -354,6 +372,7 @@ fn error_slug(status: StatusCode) -> &'static str {
         StatusCode::BAD_GATEWAY => "bad_gateway",
         StatusCode::GATEWAY_TIMEOUT => "gateway_timeout",
         StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         _ => "internal_error",
     }
 }
