@@ -2,10 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
 use entrance::config::{Config, LogConfig};
+use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Parser)]
 #[command(
@@ -80,10 +82,10 @@ fn main() -> anyhow::Result<()> {
             println!("{}", entrance::secret::generate_session_secret());
             Ok(())
         }
-        Command::Run { config } => {
-            let config = load_config_or_exit(&config);
+        Command::Run { config: path } => {
+            let config = load_config_or_exit(&path);
             init_logging(&config.log)?;
-            let result = runtime()?.block_on(run(config));
+            let result = runtime()?.block_on(run(config, path));
             // After the runtime is gone: the exporter's blocking client must not run inside it.
             #[cfg(feature = "otel")]
             entrance::telemetry::shutdown();
@@ -141,7 +143,12 @@ fn load_config_or_exit(path: &std::path::Path) -> Config {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+/// How long SIGTERM waits for in-flight requests and WebSockets before closing them.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+/// How often the config file is checked for changes.
+const CONFIG_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen: cannot bind {}", config.listen))?;
@@ -154,14 +161,130 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(addr) = admin.as_ref().and_then(|l| l.local_addr().ok()) {
         tracing::info!(%addr, "admin listener: /metrics and /status");
     }
-    let (server, admin) = entrance::gateway::start_with_admin(config, listener, admin).await?;
-    shutdown_signal().await;
-    tracing::info!("shutting down: finishing in-flight requests");
-    server.shutdown().await;
+    let redirect_http = match config.redirect_http {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("listen.redirect_http: cannot bind {addr}")
+        })?),
+        None => None,
+    };
+    let serving = entrance::gateway::serve(
+        config.clone(),
+        entrance::gateway::Listeners {
+            gateway: listener,
+            admin,
+            redirect_http,
+        },
+    )
+    .await?;
+    let mut running = config;
+    let mut seen = file_stamp(&path);
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut check = tokio::time::interval(CONFIG_CHECK_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => {
+                tracing::info!(config = %path.display(), "SIGHUP: reloading the config and certificate");
+                if let Some(certificate) = &serving.certificate {
+                    if let Err(error) = certificate.reload_now().await {
+                        tracing::error!(%error, "certificate reload failed; the current certificate keeps serving");
+                    }
+                }
+                seen = file_stamp(&path);
+                reload(&serving, &path, &mut running).await;
+            }
+            _ = check.tick() => {
+                let stamp = file_stamp(&path);
+                if stamp != seen {
+                    seen = stamp;
+                    tracing::info!(config = %path.display(), "the config file changed: reloading");
+                    reload(&serving, &path, &mut running).await;
+                }
+            }
+        }
+    }
+    tracing::info!(
+        deadline = %humantime::format_duration(DRAIN_DEADLINE),
+        "shutting down: no new connections; finishing in-flight requests"
+    );
+    let entrance::gateway::Serving {
+        gateway,
+        admin,
+        redirect_http,
+        ..
+    } = serving;
+    if let Some(redirect) = redirect_http {
+        redirect.shutdown().await;
+    }
+    gateway.drain(DRAIN_DEADLINE).await;
     if let Some(admin) = admin {
         admin.shutdown().await;
     }
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Put the config file's current content into service, or keep the running one (saying why).
+async fn reload(serving: &entrance::gateway::Serving, path: &std::path::Path, running: &mut Config) {
+    let config = match entrance::config::load_file(path) {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!(
+                config = %path.display(),
+                problems = %error,
+                "config reload refused: the new config has problems; the running config keeps serving"
+            );
+            return;
+        }
+    };
+    for key in needs_restart(running, &config) {
+        tracing::warn!(key, "this key changed, but takes effect only after a restart");
+    }
+    match serving.sites.reload(&config).await {
+        Ok(()) => {
+            tracing::info!(config = %path.display(), "config reloaded");
+            *running = config;
+        }
+        Err(error) => tracing::error!(
+            %error,
+            "config reload failed; the running config keeps serving"
+        ),
+    }
+}
+
+/// Keys of the listeners and the process, which a reload cannot change.
+fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    if old.listen != new.listen {
+        keys.push("listen");
+    }
+    if old.tls != new.tls {
+        keys.push("listen.tls");
+    }
+    if old.redirect_http != new.redirect_http {
+        keys.push("listen.redirect_http");
+    }
+    if old.limits != new.limits {
+        keys.push("limits");
+    }
+    if old.admin != new.admin {
+        keys.push("admin.listen");
+    }
+    keys
+}
+
+/// What tells a changed config file: its modification time, size and content hash.
+fn file_stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64, [u8; 32])> {
+    use sha2::Digest as _;
+    let metadata = std::fs::metadata(path).ok()?;
+    let content = std::fs::read(path).ok()?;
+    Some((
+        metadata.modified().ok()?,
+        metadata.len(),
+        sha2::Sha256::digest(&content).into(),
+    ))
 }
 
 /// `entrance sessions revoke --user OID`.
@@ -215,25 +338,18 @@ async fn emulator(
     Ok(())
 }
 
+
 /// Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = term.recv() => {},
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
