@@ -3,13 +3,13 @@
 //!
 //! The only module that knows the file is YAML (serde_yaml is archived upstream; swapping it must
 //! touch nothing else). It must not read the process environment except in [`load_file`], and must
-//! never put a secret into a message. The checks of each value live in [`validate`]; reading
-//! secrets from a value or a file in [`secrets`].
+//! never put a secret into a message. [`validate`] runs the checks section by section (the front
+//! door in [`serving`], [`upstreams`], [`hosts`], [`session`], ...); reading secrets from a value
+//! or a file is [`secrets`], checking other configured files is [`files`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use serde_path_to_error::Segment;
 use serde_yaml::Value;
@@ -18,11 +18,20 @@ use super::Config;
 
 mod admin;
 mod authorization;
+mod files;
+mod hosts;
 mod log;
 mod provider;
+mod redis;
 mod secrets;
+mod serving;
+mod session;
 mod ui;
+mod upstreams;
 mod validate;
+mod values;
+
+use values::{Flag, OneOrList, Text};
 
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -58,22 +67,19 @@ struct Problems {
     from_env: Vec<String>,
 }
 
-/// A scalar read as text. YAML numbers and booleans are accepted as written, so `timeout: 10`
-/// reaches the duration check and its hint instead of a bare type error.
-struct Text(String);
-
-/// A boolean; also `"true"`/`"false"` strings, which is what `${VAR}` substitution produces.
-struct Flag(bool);
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, expecting = "a mapping of config keys")]
 struct RawConfig {
-    listen: Option<Text>,
+    listen: Option<serving::RawListen>,
     public_url: Option<Text>,
     upstream: Option<Text>,
+    upstreams: Option<Vec<upstreams::RawUpstream>>,
     upstream_timeout: Option<Text>,
+    limits: Option<serving::RawLimits>,
+    trusted_proxies: Option<Vec<Text>>,
+    hosts: Option<Vec<hosts::RawHost>>,
     provider: Option<RawProvider>,
-    session: Option<RawSession>,
+    session: Option<session::RawSession>,
     authorization: Option<RawAuthorization>,
     routes: Option<Vec<RawRoute>>,
     api: Option<RawApi>,
@@ -112,15 +118,6 @@ struct RawCertificate {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, expecting = "a mapping of session keys")]
-struct RawSession {
-    secret: Option<Text>,
-    secret_file: Option<Text>,
-    cookie_name: Option<Text>,
-    lifetime: Option<Text>,
-}
-
-#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, expecting = "a mapping of authorization keys")]
 struct RawAuthorization {
     allowed_tenants: Option<Vec<Text>>,
@@ -130,6 +127,18 @@ struct RawAuthorization {
     allowed_groups: Option<Vec<Text>>,
     allowed_roles: Option<Vec<Text>>,
     groups_source: Option<Text>,
+}
+
+/// A `hosts[i].authorization`: the six rule lists (groups come from the top-level section).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, expecting = "a mapping of allowed_* rule lists")]
+struct RawHostAuthorization {
+    allowed_tenants: Option<Vec<Text>>,
+    allowed_email_domains: Option<Vec<Text>>,
+    allowed_emails: Option<Vec<Text>>,
+    allowed_users: Option<Vec<Text>>,
+    allowed_groups: Option<Vec<Text>>,
+    allowed_roles: Option<Vec<Text>>,
 }
 
 // The six `allowed_*` keys are repeated rather than `#[serde(flatten)]`ed: serde ignores
@@ -195,7 +204,11 @@ enum ExpandError {
 }
 
 /// Keys whose value may instead come from `<key>_file`; named in the missing-variable hint.
-const FILE_BACKED: [&str; 2] = ["provider.client_secret", "session.secret"];
+const FILE_BACKED: [&str; 3] = [
+    "provider.client_secret",
+    "session.secret",
+    "session.redis.password",
+];
 /// Bounds the retry loop in [`deserialize`]; a file with more shape problems gets the first ones.
 const MAX_SHAPE_PROBLEMS: usize = 32;
 
@@ -280,58 +293,6 @@ impl Problems {
     }
 }
 
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TextVisitor;
-        impl Visitor<'_> for TextVisitor {
-            type Value = Text;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
-                Ok(Text(v.to_owned()))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
-                Ok(Text(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
-                Ok(Text(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
-                Ok(Text(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
-                Ok(Text(v.to_string()))
-            }
-        }
-        deserializer.deserialize_any(TextVisitor)
-    }
-}
-
-impl<'de> Deserialize<'de> for Flag {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FlagVisitor;
-        impl Visitor<'_> for FlagVisitor {
-            type Value = Flag;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("true or false")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Flag, E> {
-                Ok(Flag(v))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Flag, E> {
-                match v.trim() {
-                    "true" => Ok(Flag(true)),
-                    "false" => Ok(Flag(false)),
-                    // No `Unexpected::Str`: it would quote the value into the message.
-                    _ => Err(E::custom("expected true or false")),
-                }
-            }
-        }
-        deserializer.deserialize_any(FlagVisitor)
-    }
-}
-
 fn lines(problems: &[Problem]) -> String {
     let lines: Vec<String> = problems.iter().map(Problem::to_string).collect();
     lines.join("\n")
@@ -400,8 +361,10 @@ fn substitute(
                 *text = expanded;
             }
             Err(ExpandError::Unset(name)) => {
-                let alternative = if FILE_BACKED.contains(&path) {
-                    format!("use {path}_file")
+                // `session.secret[1]` is an entry of `session.secret`, which has a `_file` form.
+                let base = path.split('[').next().unwrap_or(path);
+                let alternative = if FILE_BACKED.contains(&base) {
+                    format!("use {base}_file")
                 } else {
                     "write the value in the config".to_owned()
                 };

@@ -150,7 +150,10 @@ fn unknown_keys_are_named_with_their_path() {
     let text = MINIMAL.replace("session:\n", "session:\n  lifetme: 1h\n");
     assert_eq!(
         problems(&text, &no_env),
-        ["session.lifetme: unknown key; expected one of secret, secret_file, cookie_name, lifetime"]
+        [
+            "session.lifetme: unknown key; expected one of secret, secret_file, cookie_name, \
+          lifetime, idle_timeout, refresh, store, redis"
+        ]
     );
     let text = MINIMAL.replace("provider:\n", "provider:\n  tenantt: x\n");
     assert!(has(
@@ -355,10 +358,16 @@ fn urls_are_checked() {
     );
     assert!(has(&found, "public_url: must have no query"), "{found:?}");
     let found = problems(
-        &MINIMAL.replace("http://127.0.0.1:8080", "https://app.internal"),
+        &MINIMAL.replace("http://127.0.0.1:8080", "ftp://app.internal"),
         &no_env,
     );
-    assert_eq!(found, ["upstream: https upstreams are not supported yet; use http:// to an app on the same host or a private network"]);
+    assert_eq!(
+        found,
+        [
+            "upstream: must be an http:// or https:// URL or a unix: socket path, e.g. \
+          http://127.0.0.1:8080 or unix:/run/app.sock"
+        ]
+    );
     let found = problems(
         &MINIMAL.replace("http://127.0.0.1:8080", "127.0.0.1:8080"),
         &no_env,
@@ -536,7 +545,7 @@ fn tenants_cookie_names_scopes_and_routes_are_checked() {
 #[test]
 fn several_problems_are_reported_at_once_one_per_line() {
     let text = "
-upstream: https://app.internal
+upstream: ftp://app.internal
 provider:
   client_id: x
   client_secret: y
@@ -613,6 +622,98 @@ fn the_example_config_loads() {
         client_secret(&config.provider.credential),
         "example-client-secret"
     );
+    // The values it shows for the newer sections are the defaults it documents.
+    let defaults = crate::server::Limits::default();
+    assert_eq!(config.limits.max_header_bytes, defaults.max_header_bytes);
+    assert_eq!(config.limits.max_connections, defaults.max_connections);
+    assert_eq!(
+        config.limits.header_read_timeout,
+        defaults.header_read_timeout
+    );
+    assert_eq!(config.limits.h2c, defaults.h2c);
+    assert!(config.trusted_proxies.is_empty() && config.hosts.is_empty());
+    assert_eq!(config.tls, None);
+    assert_eq!(config.session.refresh, Duration::from_secs(300));
+    assert!(matches!(
+        config.session.store,
+        crate::config::SessionStoreConfig::Cookie
+    ));
+}
+
+#[test]
+fn the_commented_out_examples_in_the_example_config_load_too() {
+    // The files the examples name, relative to the config's directory.
+    let dir = temp_path("example");
+    std::fs::create_dir_all(dir.join("tls")).unwrap();
+    for name in [
+        "fullchain.pem",
+        "privkey.pem",
+        "internal-ca.pem",
+        "client.pem",
+        "client.key",
+    ] {
+        std::fs::write(dir.join("tls").join(name), "-----BEGIN PEM-----\n").unwrap();
+    }
+    let mut text = include_str!("../../config.example.yaml")
+        .replace("listen: 127.0.0.1:4180\n", "")
+        .replace("upstream: http://127.0.0.1:8080\n", "")
+        .replace(
+            "public_url: http://127.0.0.1:4180",
+            "public_url: https://app.example.com",
+        )
+        .replace("  store: cookie\n", "  store: redis\n");
+    for marker in [
+        "# listen:",
+        "# upstreams:",
+        "# hosts:",
+        "  # max_body_bytes: 10MiB",
+        "  # idle_timeout: 1h",
+        "  # redis:",
+    ] {
+        text = uncomment(&text, marker);
+    }
+    let env = env_with(&[
+        ("ENTRANCE_CLIENT_SECRET", "example-client-secret"),
+        ("ENTRANCE_SESSION_SECRET", SECRET_32),
+        ("REDIS_PASSWORD", "example-redis-password"),
+    ]);
+    let loaded = load_str_in(&text, &env, &dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let config = loaded.unwrap_or_else(|error| panic!("{error}\n\n{text}"));
+    assert!(config.tls.is_some() && config.redirect_http.is_some());
+    assert_eq!(config.upstreams.len(), 2);
+    assert_eq!(config.hosts.len(), 1);
+    assert!(config.limits.max_body_bytes.is_some());
+    assert!(config.session.idle_timeout.is_some());
+    assert!(matches!(
+        config.session.store,
+        crate::config::SessionStoreConfig::Redis(_)
+    ));
+}
+
+/// Uncomment the block that starts at the line `marker` (`{indent}# key:`): that line and the
+/// deeper-indented comment lines after it lose their `# `.
+fn uncomment(text: &str, marker: &str) -> String {
+    let indent = marker.len() - marker.trim_start().len();
+    let deeper = format!("{}#   ", " ".repeat(indent));
+    let mut out = Vec::new();
+    let mut inside = false;
+    let mut found = false;
+    for line in text.lines() {
+        if line == marker {
+            inside = true;
+            found = true;
+        } else if inside && !line.starts_with(&deeper) {
+            inside = false;
+        }
+        if inside {
+            out.push(format!("{}{}", &line[..indent], &line[indent + 2..]));
+        } else {
+            out.push(line.to_owned());
+        }
+    }
+    assert!(found, "{marker} is not in the example config");
+    out.join("\n") + "\n"
 }
 
 // ---- provider: clouds, credentials, workload identity ----
@@ -1339,4 +1440,30 @@ fn the_ui_section_has_defaults_and_checks_every_key() {
         has(&light, "ui.accent_color: \"#ffeb3b\" is too light"),
         "{light:?}"
     );
+}
+
+// ---- sessions and the front door: one file per area ----
+
+#[path = "load_session_tests.rs"]
+mod session;
+
+#[path = "load_serving_tests.rs"]
+mod serving;
+
+#[path = "load_upstreams_tests.rs"]
+mod upstreams;
+
+#[path = "load_hosts_tests.rs"]
+mod hosts;
+
+/// A temp file with `content`, for keys that name files.
+fn temp_file(name: &str, content: &str) -> PathBuf {
+    let path = temp_path(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+/// The file name of `path`, for relative paths resolved against the temp dir.
+fn file_name(path: &std::path::Path) -> &str {
+    path.file_name().unwrap().to_str().unwrap()
 }

@@ -4,16 +4,18 @@
 
 use std::net::SocketAddr;
 
+use super::serving::overlaps;
 use super::{Problems, RawAdmin, Text};
 use crate::config::AdminConfig;
 
 /// The value that switches the admin listener off.
 const OFF: &str = "off";
 
-/// Check the `admin` section; `gateway_listen` is the already checked top-level `listen`.
+/// Check the `admin` section; `taken` are the gateway's own (already checked) addresses, by the
+/// key that names them (`listen`, `listen.redirect_http`).
 pub(super) fn admin(
     raw: RawAdmin,
-    gateway_listen: Option<SocketAddr>,
+    taken: &[(&str, SocketAddr)],
     problems: &mut Problems,
 ) -> Option<AdminConfig> {
     let Some(Text(text)) = raw.listen else {
@@ -33,20 +35,15 @@ pub(super) fn admin(
         );
         return None;
     };
-    if gateway_listen.is_some_and(|gateway| overlaps(gateway, addr)) {
+    if let Some((key, _)) = taken.iter().find(|(_, gateway)| overlaps(*gateway, addr)) {
         problems.push(
             "admin.listen",
-            "must differ from listen: metrics and the status page must never be served on the \
-             public port; pick another port such as 127.0.0.1:9180",
+            format!(
+                "must differ from {key}: metrics and the status page must never be served on \
+                 a public port; pick another port such as 127.0.0.1:9180"
+            ),
         );
         return None;
     }
     Some(AdminConfig { listen: Some(addr) })
-}
-
-/// Whether binding both would collide: same port (not 0) on the same or an unspecified IP.
-fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
-    a.port() == b.port()
-        && a.port() != 0
-        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }

@@ -7,7 +7,7 @@
 
 use http::Method;
 
-use super::{Flag, Problems, RawApi, RawAuthorization, RawRoute, Text};
+use super::{Flag, Problems, RawApi, RawAuthorization, RawHostAuthorization, RawRoute, Text};
 use crate::config::{
     ApiConfig, AuthorizationConfig, DomainRule, GroupsSource, PathMatcher, RouteAction,
     RouteConfig, Rules, RulesMode, TenantRule,
@@ -60,7 +60,49 @@ pub(super) fn authorization(
         allowed_groups: raw.allowed_groups,
         allowed_roles: raw.allowed_roles,
     };
+    let rules = tenant_required(
+        key,
+        rules(key, lists, problems),
+        provider_tenant,
+        "",
+        problems,
+    );
+    let groups_source = groups_source(raw.groups_source, problems);
+    Some(AuthorizationConfig {
+        rules: rules?,
+        groups_source: groups_source?,
+    })
+}
+
+/// A `hosts[i].authorization` section (`key`): the site's own rules, which replace the
+/// top-level ones, so a multi-tenant provider needs their own `allowed_tenants`.
+pub(super) fn host_rules(
+    key: &str,
+    raw: RawHostAuthorization,
+    provider_tenant: Option<&str>,
+    problems: &mut Problems,
+) -> Option<Rules> {
+    let lists = RawRules {
+        allowed_tenants: raw.allowed_tenants,
+        allowed_email_domains: raw.allowed_email_domains,
+        allowed_emails: raw.allowed_emails,
+        allowed_users: raw.allowed_users,
+        allowed_groups: raw.allowed_groups,
+        allowed_roles: raw.allowed_roles,
+    };
     let rules = rules(key, lists, problems);
+    let why = " (this site's rules replace the top-level authorization)";
+    tenant_required(key, rules, provider_tenant, why, problems)
+}
+
+/// Refuse `rules` (under `key`) without a tenant rule when the provider lets any tenant sign in.
+fn tenant_required(
+    key: &str,
+    rules: Option<Rules>,
+    provider_tenant: Option<&str>,
+    why: &str,
+    problems: &mut Problems,
+) -> Option<Rules> {
     let multi_tenant = matches!(provider_tenant, Some("common" | "organizations"));
     if multi_tenant
         && rules
@@ -68,17 +110,15 @@ pub(super) fn authorization(
             .is_some_and(|r| r.allowed_tenants == TenantRule::Unrestricted)
     {
         problems.push(
-            "authorization.allowed_tenants",
-            "required when provider.tenant is common/organizations (any Microsoft tenant could \
-             sign in); list your tenant GUIDs, or [\"*\"] to allow every tenant",
+            format!("{key}.allowed_tenants"),
+            format!(
+                "required when provider.tenant is common/organizations (any Microsoft tenant \
+                 could sign in){why}; list your tenant GUIDs, or [\"*\"] to allow every tenant"
+            ),
         );
         return None;
     }
-    let groups_source = groups_source(raw.groups_source, problems);
-    Some(AuthorizationConfig {
-        rules: rules?,
-        groups_source: groups_source?,
-    })
+    rules
 }
 
 fn groups_source(raw: Option<Text>, problems: &mut Problems) -> Option<GroupsSource> {
@@ -234,12 +274,16 @@ fn tenants(key: &str, raw: Option<Vec<Text>>, problems: &mut Problems) -> Option
     }
 }
 
-/// The `routes` list.
-pub(super) fn routes(raw: Vec<RawRoute>, problems: &mut Problems) -> Option<Vec<RouteConfig>> {
+/// A `routes` list at key path `list` (`routes`, `hosts[0].routes`).
+pub(super) fn routes(
+    list: &str,
+    raw: Vec<RawRoute>,
+    problems: &mut Problems,
+) -> Option<Vec<RouteConfig>> {
     let mut routes = Vec::new();
     let mut ok = true;
     for (index, route) in raw.into_iter().enumerate() {
-        match self::route(&format!("routes[{index}]"), route, problems) {
+        match self::route(&format!("{list}[{index}]"), route, problems) {
             Some(route) => routes.push(route),
             None => ok = false,
         }

@@ -1,12 +1,12 @@
 //! Secrets from the config: a value or the content of a `*_file` (exactly one), and the session
-//! secret's base64. Messages name keys and files, never the secret.
+//! secrets' base64 (one or a list). Messages name keys and files, never the secret.
 
 use std::path::Path;
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 
-use super::{Problems, Text};
+use super::{OneOrList, Problems, Text};
 use crate::secret::Secret;
 
 /// A value read from `key` or from the file named by `key_file`, with the key it came from.
@@ -24,7 +24,79 @@ const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-pub(super) fn session_secret(source: Sourced, problems: &mut Problems) -> Option<Secret<Vec<u8>>> {
+/// `session.secret` or `session.secret_file` (exactly one), each a string or a list: the first
+/// secret seals, every one opens. Problems name the entry (`session.secret[1]`).
+pub(super) fn session_secrets(
+    value: Option<OneOrList>,
+    file: Option<OneOrList>,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<Vec<Secret<Vec<u8>>>> {
+    let key = "session.secret";
+    let (list_key, raw, from_file) = match (value, file) {
+        (Some(_), Some(_)) => {
+            problems.push(
+                key,
+                "set only one of session.secret and session.secret_file",
+            );
+            return None;
+        }
+        (None, None) => {
+            problems.push(
+                key,
+                "required (or session.secret_file); base64 of at least 32 random bytes; \
+                 run 'entrance secret' to make one",
+            );
+            return None;
+        }
+        (Some(value), None) => (key.to_owned(), value, false),
+        (None, Some(file)) => (format!("{key}_file"), file, true),
+    };
+    if matches!(&raw, OneOrList::List(items) if items.is_empty()) {
+        problems.push(
+            list_key,
+            "lists no secret; give one, or several when rotating (the first seals new \
+             sessions, every one opens existing sessions)",
+        );
+        return None;
+    }
+    let mut secrets: Vec<(String, Secret<Vec<u8>>)> = Vec::new();
+    let mut ok = true;
+    for (entry_key, text) in raw.keyed(&list_key) {
+        let source = if from_file {
+            read_file(entry_key, &text, base_dir, problems)
+        } else {
+            Some(Sourced {
+                key: entry_key,
+                value: text,
+            })
+        };
+        match source.and_then(|source| distinct_secret(source, &secrets, problems)) {
+            Some(entry) => secrets.push(entry),
+            None => ok = false,
+        }
+    }
+    ok.then(|| secrets.into_iter().map(|(_, secret)| secret).collect())
+}
+
+/// One entry of the secret list, checked, and not equal to one of `known` (listed before it).
+fn distinct_secret(
+    source: Sourced,
+    known: &[(String, Secret<Vec<u8>>)],
+    problems: &mut Problems,
+) -> Option<(String, Secret<Vec<u8>>)> {
+    let key = source.key.clone();
+    let secret = session_secret(source, problems)?;
+    // Byte equality at load is fine: both values are ours, and nothing is timed here.
+    if let Some((first, _)) = known.iter().find(|(_, k)| k.expose() == secret.expose()) {
+        let message = format!("is the same secret as {first}; list each secret once");
+        problems.push(key, message);
+        return None;
+    }
+    Some((key, secret))
+}
+
+fn session_secret(source: Sourced, problems: &mut Problems) -> Option<Secret<Vec<u8>>> {
     let source = non_empty(source, problems)?;
     let normalised: String = source
         .value
@@ -75,19 +147,28 @@ pub(super) fn sourced(
             key: key.to_owned(),
             value,
         }),
-        (None, Some(Text(file))) => {
-            let path = base_dir.join(file.trim());
-            match std::fs::read_to_string(&path) {
-                Ok(content) => Some(Sourced {
-                    key: file_key,
-                    value: content.trim_end_matches(['\n', '\r']).to_owned(),
-                }),
-                Err(error) => {
-                    let message = format!("cannot read {}: {error}", path.display());
-                    problems.push(file_key, message);
-                    None
-                }
-            }
+        (None, Some(Text(file))) => read_file(file_key, &file, base_dir, problems),
+    }
+}
+
+/// The content of the file `file` (relative to `base_dir`) named at `key`, without its final
+/// line break.
+pub(super) fn read_file(
+    key: String,
+    file: &str,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<Sourced> {
+    let path = base_dir.join(file.trim());
+    match std::fs::read_to_string(&path) {
+        Ok(content) => Some(Sourced {
+            key,
+            value: content.trim_end_matches(['\n', '\r']).to_owned(),
+        }),
+        Err(error) => {
+            let message = format!("cannot read {}: {error}", path.display());
+            problems.push(key, message);
+            None
         }
     }
 }

@@ -1,9 +1,13 @@
 //! Checking raw values and turning them into the typed config: one function per key or
 //! section, each pushing its problems under the key path and returning `None` on failure.
 //!
-//! Must not: read files other than through [`super::secrets`], or quote a secret.
+//! Sections with more than a few keys have a file of their own (serving, upstreams, hosts,
+//! session, redis, provider, authorization, ui, log, admin); this file runs them in order, checks the
+//! top-level keys and holds the helpers they share (URLs, durations).
+//!
+//! Must not: read files other than through [`super::secrets`] and [`super::files`], or quote a
+//! secret.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -11,27 +15,39 @@ use url::{Host, Url};
 
 use super::authorization::{api, authorization, routes};
 use super::provider::{provider, tenant};
-use super::secrets::{session_secret, sourced};
 use super::ui::ui;
-use super::{Problems, RawConfig, RawSession, Text};
-use crate::config::{Config, SessionConfig};
+use super::{Problems, RawConfig, Text};
+use crate::config::Config;
 
-const DEFAULT_LISTEN: &str = "127.0.0.1:4180";
-const DEFAULT_COOKIE_NAME: &str = "_entrance";
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
-const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
-/// Browsers cap cookie lifetimes at 400 days; longer would also risk overflowing expiry maths.
-const MAX_LIFETIME: Duration = Duration::from_secs(400 * 24 * 3600);
 
-/// Turn raw values into the typed config, pushing every problem.
+/// Turn raw values into the typed config, pushing every problem. One call per section, in
+/// order; a section that depends on another gets that one's checked value (or `None`).
 pub(super) fn validate(raw: RawConfig, base_dir: &Path, problems: &mut Problems) -> Option<Config> {
-    let listen = listen(raw.listen, problems);
-    let public_url = public_url(raw.public_url, problems);
-    let upstream = upstream(raw.upstream, problems);
+    let listen = super::serving::listen(raw.listen, base_dir, problems);
+    let limits = super::serving::limits(raw.limits.unwrap_or_default(), problems);
+    let trusted_proxies = super::serving::trusted_proxies(raw.trusted_proxies, problems);
+    let public_url = public_url(
+        "public_url",
+        raw.public_url,
+        "required; the URL browsers use to reach entrance, e.g. https://app.example.com",
+        problems,
+    )
+    .and_then(|url| super::serving::scheme_fits_tls("public_url", url, listen.tls_given, problems));
     let upstream_timeout = duration(
         "upstream_timeout",
         raw.upstream_timeout,
         UPSTREAM_TIMEOUT,
+        problems,
+    );
+    // A refused upstream_timeout is reported; the upstreams are still checked, with the default.
+    let response_header = upstream_timeout.unwrap_or(UPSTREAM_TIMEOUT);
+    let upstreams = super::upstreams::upstreams(
+        "",
+        raw.upstream,
+        raw.upstreams,
+        response_header,
+        base_dir,
         problems,
     );
     let mut raw_provider = raw.provider.unwrap_or_default();
@@ -43,26 +59,38 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, problems: &mut Problems)
         tenant.as_deref(),
         problems,
     );
+    let hosts = super::hosts::hosts(
+        raw.hosts.unwrap_or_default(),
+        &super::hosts::Context {
+            top_host: public_url
+                .as_ref()
+                .and_then(Url::host_str)
+                .map(str::to_owned),
+            tls_given: listen.tls_given,
+            provider_tenant: tenant.as_deref(),
+            response_header,
+        },
+        base_dir,
+        problems,
+    );
     let provider = provider(raw_provider, tenant, base_dir, problems);
-    let session = session(raw.session.unwrap_or_default(), base_dir, problems);
-    let routes = routes(raw.routes.unwrap_or_default(), problems);
+    let session = super::session::session(raw.session.unwrap_or_default(), base_dir, problems);
+    let routes = routes("routes", raw.routes.unwrap_or_default(), problems);
     let api = api(raw.api.unwrap_or_default(), problems);
-    let admin = super::admin::admin(raw.admin.unwrap_or_default(), listen, problems);
+    let admin = super::admin::admin(raw.admin.unwrap_or_default(), &listen.addresses(), problems);
     let log = super::log::log(raw.log.unwrap_or_default(), problems);
     let ui = ui(raw.ui.unwrap_or_default(), base_dir, problems);
-    let upstream = upstream?;
-    let upstream_timeout = upstream_timeout?;
+    let upstreams = upstreams?;
+    // The single-upstream fields stay filled until every reader uses `upstreams`.
+    let (upstream, upstream_timeout) = super::upstreams::legacy(&upstreams)?;
     Some(Config {
-        listen: listen?,
-        tls: None,
-        redirect_http: None,
-        limits: crate::server::Limits::default(),
-        trusted_proxies: crate::forwarded::TrustedProxies::default(),
-        upstreams: vec![crate::upstream::UpstreamConfig::single(
-            upstream.clone(),
-            upstream_timeout,
-        )],
-        hosts: Vec::new(),
+        listen: listen.address?,
+        tls: listen.tls?,
+        redirect_http: listen.redirect_http?,
+        limits: limits?,
+        trusted_proxies: trusted_proxies?,
+        upstreams,
+        hosts: hosts?,
         public_url: public_url?,
         upstream,
         upstream_timeout,
@@ -77,33 +105,18 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, problems: &mut Problems)
     })
 }
 
-fn listen(raw: Option<Text>, problems: &mut Problems) -> Option<SocketAddr> {
-    let text = raw.map_or_else(|| DEFAULT_LISTEN.to_owned(), |t| t.0);
-    match text.trim().parse() {
-        Ok(addr) => Some(addr),
-        Err(_) => {
-            let shown = problems.quote("listen", &text);
-            problems.push(
-                "listen",
-                format!(
-                    "{shown} is not an address; write an IP address and port like \
-                     127.0.0.1:4180 or 0.0.0.0:4180 (host names are not accepted)"
-                ),
-            );
-            None
-        }
-    }
-}
-
-fn public_url(raw: Option<Text>, problems: &mut Problems) -> Option<Url> {
+/// A public URL at `key` (`public_url`, `hosts[0].public_url`): http or https, no path.
+pub(super) fn public_url(
+    key: &str,
+    raw: Option<Text>,
+    required: &str,
+    problems: &mut Problems,
+) -> Option<Url> {
     let Some(Text(text)) = raw else {
-        problems.push(
-            "public_url",
-            "required; the URL browsers use to reach entrance, e.g. https://app.example.com",
-        );
+        problems.push(key, required);
         return None;
     };
-    let url = url("public_url", &text, problems)?;
+    let url = url(key, &text, problems)?;
     let problem = if !matches!(url.scheme(), "http" | "https") {
         Some("must start with http:// or https://".to_owned())
     } else if url.path() != "/" {
@@ -115,28 +128,7 @@ fn public_url(raw: Option<Text>, problems: &mut Problems) -> Option<Url> {
     } else {
         None
     };
-    checked("public_url", url, problem, problems)
-}
-
-fn upstream(raw: Option<Text>, problems: &mut Problems) -> Option<Url> {
-    let Some(Text(text)) = raw else {
-        problems.push(
-            "upstream",
-            "required; the URL of the app behind entrance, e.g. http://127.0.0.1:8080",
-        );
-        return None;
-    };
-    let url = url("upstream", &text, problems)?;
-    let problem = match url.scheme() {
-        "http" => None,
-        "https" => Some(
-            "https upstreams are not supported yet; use http:// to an app on the same host or \
-             a private network"
-                .to_owned(),
-        ),
-        _ => Some("must be an http:// URL, e.g. http://127.0.0.1:8080".to_owned()),
-    };
-    checked("upstream", url, problem, problems)
+    checked(key, url, problem, problems)
 }
 
 /// Parse an absolute URL. The value is not quoted back: it could carry a password.
@@ -211,73 +203,4 @@ pub(super) fn duration(
             None
         }
     }
-}
-
-fn session(raw: RawSession, base_dir: &Path, problems: &mut Problems) -> Option<SessionConfig> {
-    let secret = sourced(
-        "session.secret",
-        raw.secret,
-        raw.secret_file,
-        base_dir,
-        "required (or session.secret_file); base64 of at least 32 random bytes; \
-         run 'entrance secret' to make one",
-        problems,
-    )
-    .and_then(|s| session_secret(s, problems));
-    let cookie_name = cookie_name(raw.cookie_name, problems);
-    let lifetime = duration("session.lifetime", raw.lifetime, SESSION_LIFETIME, problems);
-    let lifetime = lifetime.and_then(|value| {
-        if value < Duration::from_secs(1) {
-            problems.push("session.lifetime", "must be at least 1s");
-            None
-        } else if value > MAX_LIFETIME {
-            problems.push(
-                "session.lifetime",
-                "must be at most 400d (browsers cap cookies at 400 days)",
-            );
-            None
-        } else {
-            Some(value)
-        }
-    });
-    Some(SessionConfig {
-        secrets: vec![secret?],
-        cookie_name: cookie_name?,
-        lifetime: lifetime?,
-        idle_timeout: None,
-        refresh: Duration::from_secs(5 * 60),
-        store: crate::config::SessionStoreConfig::Cookie,
-    })
-}
-
-fn cookie_name(raw: Option<Text>, problems: &mut Problems) -> Option<String> {
-    let key = "session.cookie_name";
-    let name = raw.map_or_else(|| DEFAULT_COOKIE_NAME.to_owned(), |t| t.0);
-    let lower = name.to_ascii_lowercase();
-    // Browsers match these prefixes case-insensitively.
-    if lower.starts_with("__host-") || lower.starts_with("__secure-") {
-        problems.push(
-            key,
-            "must not start with __Host- or __Secure-; entrance adds the prefix itself when \
-             public_url is https",
-        );
-        return None;
-    }
-    if name.is_empty() || !name.chars().all(is_token_char) {
-        let shown = problems.quote(key, &name);
-        problems.push(
-            key,
-            format!(
-                "{shown} is not a valid cookie name; use letters, digits and \
-                 ! # $ % & ' * + - . ^ _ ` | ~"
-            ),
-        );
-        return None;
-    }
-    Some(name)
-}
-
-/// RFC 9110 `tchar`: what a cookie name may contain.
-fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
