@@ -489,7 +489,7 @@ impl Gateway {
                 set_cookies,
             }) => Ok(Caller {
                 who: Some(session.identity.clone()),
-                session: Some(session),
+                session: Some(*session),
                 set_cookies,
             }),
             Ok(Resumed::None { clear }) => Ok(Caller {

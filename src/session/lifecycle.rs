@@ -56,7 +56,7 @@ pub enum Resumed {
     None { clear: Vec<String> },
     /// A live session; `set_cookies` carries its renewed or refreshed cookie, if it changed.
     Active {
-        session: Session,
+        session: Box<Session>,
         set_cookies: Vec<String>,
     },
     /// The session ended just now (`reason`: `idle`, `signed_out`, `renewal_refused`).
@@ -68,7 +68,7 @@ pub enum Resumed {
 
 enum Store {
     Cookie,
-    Redis(RedisStore),
+    Redis(Box<RedisStore>),
 }
 
 /// Every session of one gateway.
@@ -93,7 +93,7 @@ impl Sessions {
         let codec = Codec::with_secrets(&secrets, &config.cookie_name, secure)?;
         let store = match &config.store {
             SessionStoreConfig::Cookie => Store::Cookie,
-            SessionStoreConfig::Redis(redis) => Store::Redis(RedisStore::new(redis)?),
+            SessionStoreConfig::Redis(redis) => Store::Redis(Box::new(RedisStore::new(redis)?)),
         };
         Ok(Sessions {
             codec,
@@ -201,7 +201,7 @@ impl Sessions {
             Vec::new()
         };
         Ok(Resumed::Active {
-            session,
+            session: Box::new(session),
             set_cookies,
         })
     }
@@ -448,5 +448,6 @@ pub enum SessionsError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 #[path = "lifecycle_tests.rs"]
 mod tests;
