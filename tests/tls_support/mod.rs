@@ -60,8 +60,14 @@ impl TestCa {
 
     /// A new ECDSA leaf for 127.0.0.1 and localhost.
     pub fn leaf(&self) -> Leaf {
+        self.leaf_for(&["localhost", "127.0.0.1"])
+    }
+
+    /// A new ECDSA leaf for `names` (host names or IP addresses).
+    pub fn leaf_for(&self, names: &[&str]) -> Leaf {
         let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
         params
             .distinguished_name
             .push(DnType::CommonName, "entrance test server");
