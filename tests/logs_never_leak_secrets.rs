@@ -9,10 +9,6 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use base64::Engine as _;
 use entrance::emulator::defaults;
@@ -22,66 +18,6 @@ use support::*;
 struct Sensitive {
     what: String,
     value: String,
-}
-
-/// The child `entrance run` process, its output captured by two reader threads.
-struct Gateway {
-    child: Child,
-    output: Arc<Mutex<Vec<u8>>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-impl Gateway {
-    fn spawn(config: &std::path::Path) -> Gateway {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_entrance"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "trace")
-            .env("TEST_CLIENT_SECRET", defaults::CLIENT_SECRET)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let mut readers = Vec::new();
-        let stdout: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
-        let stderr: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
-        for mut stream in [stdout, stderr] {
-            let output = output.clone();
-            readers.push(std::thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = stream.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    output.lock().unwrap().extend_from_slice(&buf[..n]);
-                }
-            }));
-        }
-        Gateway {
-            child,
-            output,
-            readers,
-        }
-    }
-
-    /// Stop the process and return everything it wrote to stdout and stderr.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for reader in self.readers.drain(..) {
-            reader.join().unwrap();
-        }
-        let bytes = self.output.lock().unwrap().clone();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
 }
 
 /// What one run of the scenario produced.
@@ -117,7 +53,7 @@ async fn run_scenario() -> Run {
         );
     let dir = TempDir::new();
     let config = dir.write("entrance.yaml", &yaml);
-    let gateway = Gateway::spawn(&config);
+    let gateway = support::process::EntranceProcess::run(&config, "trace");
     let origin = format!("http://127.0.0.1:{port}");
     let cookie_origin = format!("127.0.0.1:{port}");
     wait_ready(&format!("{origin}/readyz")).await;

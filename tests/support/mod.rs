@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod nginx;
+pub mod process;
 pub mod redis;
 
 use std::collections::BTreeMap;
@@ -68,6 +69,8 @@ pub const STREAM_TOTAL: usize = 50 * 1024 * 1024;
 /// How long a streaming side waits for the other side to see its first chunk. Only reached when
 /// entrance holds a whole body back; then the body fails and so does the test.
 pub const GATE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the upstream's `/slow` takes to answer.
+pub const SLOW: Duration = Duration::from_secs(2);
 /// Turns a hang into a failure; never a statement about speed.
 pub const HANG_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -544,6 +547,7 @@ pub struct UpstreamState {
 ///   `{"size": N, "sha256": "hex"}`;
 /// - `/ws`: WebSocket echo;
 /// - `/hang`: answers only after two minutes;
+/// - `/slow`: answers after [`SLOW`];
 /// - anything else (`/anything`, ...): 200 JSON `{method, target, headers: {name: [values]}}`.
 pub struct Upstream {
     pub addr: SocketAddr,
@@ -619,6 +623,10 @@ async fn upstream_handle(state: Arc<UpstreamState>, mut req: Request<Incoming>) 
         "/hang" => {
             tokio::time::sleep(Duration::from_secs(120)).await;
             text_response(StatusCode::OK, "too late")
+        }
+        "/slow" => {
+            tokio::time::sleep(SLOW).await;
+            text_response(StatusCode::OK, "slow answer")
         }
         _ => echo_response(&recorded),
     }
