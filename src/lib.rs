@@ -37,7 +37,7 @@ pub mod secret;
 pub mod server;
 pub mod session;
 pub mod sites;
-pub mod tls;
-pub mod upstream;
 #[cfg(feature = "otel")]
 pub mod telemetry;
+pub mod tls;
+pub mod upstream;

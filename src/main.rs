@@ -162,9 +162,11 @@ async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
         tracing::info!(%addr, "admin listener: /metrics and /status");
     }
     let redirect_http = match config.redirect_http {
-        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
-            format!("listen.redirect_http: cannot bind {addr}")
-        })?),
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listen.redirect_http: cannot bind {addr}"))?,
+        ),
         None => None,
     };
     let serving = entrance::gateway::serve(
@@ -227,7 +229,11 @@ async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
 }
 
 /// Put the config file's current content into service, or keep the running one (saying why).
-async fn reload(serving: &entrance::gateway::Serving, path: &std::path::Path, running: &mut Config) {
+async fn reload(
+    serving: &entrance::gateway::Serving,
+    path: &std::path::Path,
+    running: &mut Config,
+) {
     let config = match entrance::config::load_file(path) {
         Ok(config) => config,
         Err(error) => {
@@ -240,7 +246,10 @@ async fn reload(serving: &entrance::gateway::Serving, path: &std::path::Path, ru
         }
     };
     for key in needs_restart(running, &config) {
-        tracing::warn!(key, "this key changed, but takes effect only after a restart");
+        tracing::warn!(
+            key,
+            "this key changed, but takes effect only after a restart"
+        );
     }
     match serving.sites.reload(&config).await {
         Ok(()) => {
@@ -337,7 +346,6 @@ async fn emulator(
     emulator.shutdown().await;
     Ok(())
 }
-
 
 /// Ctrl-C or SIGTERM.
 async fn shutdown_signal() {

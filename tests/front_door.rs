@@ -3,7 +3,6 @@
 //! redirected to HTTPS.
 #![allow(clippy::unwrap_used)]
 mod support;
-#[allow(dead_code)]
 mod tls_support;
 
 use std::net::SocketAddr;

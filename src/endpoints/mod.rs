@@ -78,7 +78,13 @@ pub async fn serve(
     let cookies = RequestCookies::from_headers(req.headers());
     match endpoint {
         Endpoint::Start => {
-            let return_to = redirect::target_or_root(query.get("rd").map(String::as_str));
+            // Without `rd`, a trusted proxy (nginx's sign-in location) may name the page.
+            let proxied = match query.get("rd") {
+                Some(_) => None,
+                None => original_request(gateway, &req, client).map(|o| o.uri),
+            };
+            let rd = query.get("rd").map(String::as_str).or(proxied.as_deref());
+            let return_to = redirect::target_or_root(rd);
             gateway.begin_sign_in(return_to, &cookies, now, req.headers())
         }
         Endpoint::Callback => callback::handle(gateway, &req, &query, &cookies, now).await,

@@ -115,6 +115,9 @@ pub struct Options {
     pub routes: Vec<String>,
     /// More keys of the `session` section, one `key: value` line each (`store: redis`).
     pub session_yaml: Vec<String>,
+    /// The port of `public_url` when browsers reach entrance through a proxy in front of it
+    /// (the redirect URI then names the proxy); entrance's own port when None.
+    pub public_port: Option<u16>,
 }
 
 impl Default for Options {
@@ -135,6 +138,7 @@ impl Default for Options {
             authorization_yaml: Vec::new(),
             routes: Vec::new(),
             session_yaml: Vec::new(),
+            public_port: None,
         }
     }
 }
@@ -263,7 +267,9 @@ impl Stack {
         let emulator = start_emulator_with(options.emulator.clone().unwrap_or_default()).await;
         let upstream = Upstream::start().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let port = options
+            .public_port
+            .unwrap_or_else(|| listener.local_addr().unwrap().port());
         let upstream_url = options
             .upstream
             .clone()
