@@ -16,6 +16,44 @@ pub struct Report {
     pub ok: bool,
 }
 
+/// What entrance itself needs besides the identity provider: the TLS certificate and the
+/// session store. False when one of them fails.
+async fn local_checks(config: &Config, text: &mut String) -> bool {
+    let mut ok = true;
+    if let Some(files) = &config.tls {
+        match crate::tls::load_certified_key(files) {
+            Ok(_) => {
+                let _ = writeln!(text, "listen.tls: ok, the certificate and key load and match");
+            }
+            Err(error) => {
+                ok = false;
+                let _ = writeln!(text, "FAIL listen.tls: {error}");
+            }
+        }
+    }
+    let secure = config.public_url.scheme() == "https";
+    match crate::session::Sessions::new(&config.session, secure) {
+        Ok(sessions) => match sessions.ready().await {
+            Ok(()) => {
+                let _ = writeln!(text, "session store ({}): ok", sessions.store_kind());
+            }
+            Err(error) => {
+                ok = false;
+                let _ = writeln!(
+                    text,
+                    "FAIL session store ({}): {error}",
+                    sessions.store_kind()
+                );
+            }
+        },
+        Err(error) => {
+            ok = false;
+            let _ = writeln!(text, "FAIL session store: {error}");
+        }
+    }
+    ok
+}
+
 /// Run every check against the identity provider named in `config`.
 pub async fn run(config: &Config) -> Report {
     let mut text = String::new();
@@ -23,6 +61,23 @@ pub async fn run(config: &Config) -> Report {
     let redirect = redirect_uri(&config.public_url);
     let _ = writeln!(text, "config: ok");
     let _ = writeln!(text, "redirect URI to register (platform Web): {redirect}");
+    for host in &config.hosts {
+        let _ = writeln!(
+            text,
+            "redirect URI to register for {}: {}",
+            host.names.first().map(String::as_str).unwrap_or_default(),
+            redirect_uri(&host.public_url)
+        );
+    }
+    let _ = writeln!(
+        text,
+        "front-channel logout URL to register (Authentication page): {}",
+        config
+            .public_url
+            .join("/oauth2/frontchannel_logout")
+            .map(|u| u.to_string())
+            .unwrap_or_default()
+    );
     if config.provider.sign_out_at_microsoft {
         let _ = writeln!(
             text,
@@ -150,6 +205,7 @@ pub async fn run(config: &Config) -> Report {
             let _ = writeln!(text, "FAIL credential ({kind}): {error}");
         }
     }
+    ok &= local_checks(config, &mut text).await;
     let _ = writeln!(
         text,
         "{}",

@@ -128,6 +128,31 @@ async fn good_config_passes_and_prints_the_redirect_uri() {
         !run.output().contains(CLIENT_SECRET),
         "check printed the client secret\n{run}"
     );
+    let frontchannel = format!("http://127.0.0.1:{port}/oauth2/frontchannel_logout");
+    assert!(run.stdout.contains(&frontchannel), "{run}");
+    assert!(run.stdout.contains("session store (cookie): ok"), "{run}");
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_session_store_fails_the_check_without_showing_its_password() {
+    let emulator = start_emulator().await;
+    let upstream = Upstream::start().await;
+    let port = closed_port().await;
+    let redis_port = closed_port().await;
+    let options = contoso(Options {
+        session_yaml: vec![
+            "store: redis".into(),
+            format!(
+                "redis: {{url: \"redis://:redis-password-never-shown@127.0.0.1:{redis_port}\", connect_timeout: 1s}}"
+            ),
+        ],
+        ..Options::default()
+    });
+    let yaml = yaml_for(&options, port, &upstream, &emulator.authority());
+    let run = check(&yaml, CLIENT_SECRET).await;
+    assert_eq!(run.code, Some(1), "an unreachable Redis must fail the check\n{run}");
+    assert!(run.stdout.contains("FAIL session store (redis)"), "{run}");
+    assert!(!run.output().contains("redis-password-never-shown"), "{run}");
 }
 
 #[tokio::test]
