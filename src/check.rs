@@ -23,7 +23,10 @@ async fn local_checks(config: &Config, text: &mut String) -> bool {
     if let Some(files) = &config.tls {
         match crate::tls::load_certified_key(files) {
             Ok(_) => {
-                let _ = writeln!(text, "listen.tls: ok, the certificate and key load and match");
+                let _ = writeln!(
+                    text,
+                    "listen.tls: ok, the certificate and key load and match"
+                );
             }
             Err(error) => {
                 ok = false;

@@ -150,9 +150,16 @@ async fn an_unreachable_redis_session_store_fails_the_check_without_showing_its_
     });
     let yaml = yaml_for(&options, port, &upstream, &emulator.authority());
     let run = check(&yaml, CLIENT_SECRET).await;
-    assert_eq!(run.code, Some(1), "an unreachable Redis must fail the check\n{run}");
+    assert_eq!(
+        run.code,
+        Some(1),
+        "an unreachable Redis must fail the check\n{run}"
+    );
     assert!(run.stdout.contains("FAIL session store (redis)"), "{run}");
-    assert!(!run.output().contains("redis-password-never-shown"), "{run}");
+    assert!(
+        !run.output().contains("redis-password-never-shown"),
+        "{run}"
+    );
 }
 
 #[tokio::test]

@@ -127,8 +127,9 @@ async fn https_is_served_with_the_configured_certificate_and_survives_a_failed_h
     let client = https_client(&ca);
     let (status, version, body) = within("an HTTPS request", get_text(&client, &url)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(version, Version::HTTP_11);
-    assert_eq!(body, "HTTP/1.1");
+    // reqwest offers h2 and http/1.1 by ALPN: the server picks HTTP/2.
+    assert_eq!(version, Version::HTTP_2);
+    assert_eq!(body, "HTTP/2.0");
     assert_eq!(
         within("a handshake", served_certificate(running.addr(), &ca)).await,
         leaf.der()

@@ -5,6 +5,7 @@
 #[path = "upstreams/pki.rs"]
 mod pki;
 mod support;
+mod tls_support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

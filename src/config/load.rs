@@ -283,6 +283,23 @@ impl Problems {
         });
     }
 
+    /// `value` when `problem` is `None`; otherwise the problem is pushed at `key` and `None`
+    /// returned. For checks written as "which problem, if any" chains.
+    fn verdict<T, M: Into<String>>(
+        &mut self,
+        key: &str,
+        problem: Option<M>,
+        value: T,
+    ) -> Option<T> {
+        match problem {
+            Some(message) => {
+                self.push(key, message);
+                None
+            }
+            None => Some(value),
+        }
+    }
+
     /// `value` quoted for a message about `key`, unless it came from the environment.
     fn quote(&self, key: &str, value: &str) -> String {
         if self.from_env.iter().any(|k| k == key) {

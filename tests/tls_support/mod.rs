@@ -81,6 +81,23 @@ impl TestCa {
     }
 }
 
+impl TestCa {
+    /// A new ECDSA client certificate (extended key usage clientAuth) for `common_name`.
+    pub fn client_leaf(&self, common_name: &str) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+}
+
 impl Leaf {
     pub fn der(&self) -> CertificateDer<'static> {
         CertificateDer::from_pem_slice(self.cert_pem.as_bytes()).unwrap()
@@ -123,7 +140,7 @@ impl Drop for TempDir {
     }
 }
 
-/// A reqwest client trusting only `ca` (HTTP/1.1: the dev build of reqwest has no HTTP/2).
+/// A reqwest client trusting only `ca`, offering HTTP/2 and HTTP/1.1 by ALPN.
 pub fn https_client(ca: &TestCa) -> reqwest::Client {
     reqwest::Client::builder()
         .use_rustls_tls()

@@ -267,13 +267,7 @@ fn redis_url(key: &str, text: &str, node: Node, problems: &mut Problems) -> Opti
     } else {
         None
     };
-    match problem {
-        Some(message) => {
-            problems.push(key, message);
-            None
-        }
-        None => Some(Secret::new(url)),
-    }
+    problems.verdict(key, problem, Secret::new(url))
 }
 
 fn urls(connection: &RedisConnection) -> impl Iterator<Item = &Secret<Url>> {
@@ -315,13 +309,7 @@ fn key_prefix(raw: Option<Text>, problems: &mut Problems) -> Option<String> {
     } else {
         None
     };
-    match problem {
-        Some(message) => {
-            problems.push(key, message);
-            None
-        }
-        None => Some(prefix.to_owned()),
-    }
+    problems.verdict(key, problem, prefix.to_owned())
 }
 
 /// Not empty (once trimmed), no inner whitespace or control characters.

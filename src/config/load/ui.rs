@@ -77,13 +77,7 @@ fn line(key: &str, text: String, problems: &mut Problems) -> Option<String> {
     } else {
         None
     };
-    match problem {
-        Some(message) => {
-            problems.push(key, message);
-            None
-        }
-        None => Some(text.to_owned()),
-    }
+    problems.verdict(key, problem, text.to_owned())
 }
 
 /// An absolute http(s) URL or a path on this site (`/static/logo.svg`, served through a public

@@ -163,13 +163,7 @@ pub(super) fn checked(
             None
         }
     });
-    match problem {
-        Some(message) => {
-            problems.push(key, message);
-            None
-        }
-        None => Some(url),
-    }
+    problems.verdict(key, problem, url)
 }
 
 pub(super) fn is_loopback(url: &Url) -> bool {
