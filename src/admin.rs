@@ -24,9 +24,9 @@ const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Everything `/status` shows, handed over by whoever starts entrance.
 pub struct StatusSource {
     pub version: &'static str,
-    /// The effective config with every secret already redacted; shown as given.
-    pub config_summary: Value,
-    pub provider: Arc<Provider>,
+    /// The config in service (every secret already redacted, shown as given) and its identity
+    /// provider, asked for at every request: a reload replaces both.
+    pub current: Box<dyn Fn() -> (Value, Arc<Provider>) + Send + Sync>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -88,7 +88,7 @@ fn plain(status: StatusCode, text: impl Into<bytes::Bytes>) -> Response<Body> {
 
 /// The status as JSON; the HTML page is rendered from this, so both always agree.
 pub fn status_json(source: &StatusSource) -> Value {
-    let provider = &source.provider;
+    let (config_summary, provider) = (source.current)();
     let metadata = provider.metadata();
     let key_count = provider.key_count();
     let reachable = provider.is_ready();
@@ -101,7 +101,7 @@ pub fn status_json(source: &StatusSource) -> Value {
     };
     json!({
         "version": source.version,
-        "config": source.config_summary,
+        "config": config_summary,
         "identity_provider": {
             "reachable": reachable,
             "state": state,

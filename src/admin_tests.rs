@@ -34,10 +34,10 @@ async fn source(config_summary: Value) -> StatusSource {
     metrics.sign_in("error", "AADSTS50105", 200);
     metrics.sign_in("denied", "tenant_not_allowed", 300);
     metrics.sign_in("success", "ok", 400);
+    let provider = broken_provider().await;
     StatusSource {
         version: "1.2.3",
-        config_summary,
-        provider: broken_provider().await,
+        current: Box::new(move || (config_summary.clone(), provider.clone())),
         metrics,
     }
 }

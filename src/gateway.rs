@@ -151,16 +151,25 @@ pub async fn serve(config: Config, listeners: Listeners) -> Result<Serving, Star
         redirect_uri = %redirect_uri(&default.settings.public_url),
         "entrance is serving"
     );
+    let switch = SiteSwitch::new(sites);
     let admin = match listeners.admin {
-        Some(listener) => Some(crate::admin::spawn(
-            listener,
-            crate::admin::StatusSource {
-                version: env!("CARGO_PKG_VERSION"),
-                config_summary: config_summary(&config),
-                provider: default.provider.clone(),
-                metrics: default.metrics.clone(),
-            },
-        )?),
+        Some(listener) => {
+            let status_switch = switch.clone();
+            Some(crate::admin::spawn(
+                listener,
+                crate::admin::StatusSource {
+                    version: env!("CARGO_PKG_VERSION"),
+                    current: Box::new(move || {
+                        let sites = status_switch.current();
+                        (
+                            sites.summary().clone(),
+                            sites.default_site().provider.clone(),
+                        )
+                    }),
+                    metrics: default.metrics.clone(),
+                },
+            )?)
+        }
         None => None,
     };
     let (tls, certificate) = match &config.tls {
@@ -184,7 +193,6 @@ pub async fn serve(config: Config, listeners: Listeners) -> Result<Serving, Star
         }
         None => None,
     };
-    let switch = SiteSwitch::new(sites);
     let serving_switch = switch.clone();
     let gateway = server::spawn_with(
         listeners.gateway,
@@ -211,7 +219,7 @@ pub async fn serve(config: Config, listeners: Listeners) -> Result<Serving, Star
 const CERTIFICATE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the status page shows of the config: no secrets, no credentials.
-fn config_summary(config: &Config) -> serde_json::Value {
+pub fn config_summary(config: &Config) -> serde_json::Value {
     serde_json::json!({
         "public_url": config.public_url.as_str(),
         "upstream": config.upstream.as_str(),
@@ -228,6 +236,17 @@ fn config_summary(config: &Config) -> serde_json::Value {
             crate::config::SessionStoreConfig::Redis(_) => "redis",
         },
         "session_secrets": config.session.secrets.len(),
+        "tls": config.tls.is_some(),
+        "hosts": config.hosts.iter().map(|h| h.public_url.as_str()).collect::<Vec<_>>(),
+        "upstreams": config
+            .upstreams
+            .iter()
+            .map(|u| format!("{} -> {}", u.prefix, match &u.target {
+                crate::upstream::Target::Url(url) => url.to_string(),
+                crate::upstream::Target::Unix(path) => format!("unix:{}", path.display()),
+            }))
+            .collect::<Vec<_>>(),
+        "trusted_proxies": config.trusted_proxies.nets().iter().map(|n| n.to_string()).collect::<Vec<_>>(),
     })
 }
 

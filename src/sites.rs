@@ -30,6 +30,8 @@ pub struct Sites {
     /// Lower-case host name (no port) → its site.
     by_host: HashMap<String, Arc<Gateway>>,
     trusted_proxies: TrustedProxies,
+    /// What the status page shows of this config (no secrets).
+    summary: serde_json::Value,
 }
 
 impl Sites {
@@ -47,6 +49,7 @@ impl Sites {
             default,
             by_host,
             trusted_proxies: config.trusted_proxies.clone(),
+            summary: crate::gateway::config_summary(config),
         })
     }
 
@@ -82,6 +85,11 @@ impl Sites {
             }
         }
         sites
+    }
+
+    /// What the status page shows of this config (no secrets).
+    pub fn summary(&self) -> &serde_json::Value {
+        &self.summary
     }
 
     /// The top-level site.

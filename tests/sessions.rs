@@ -97,6 +97,41 @@ async fn twenty_parallel_requests_at_renewal_time_make_one_token_call_and_all_su
 }
 
 #[tokio::test]
+async fn groups_read_from_graph_are_read_again_at_renewal_never_dropped() {
+    let stack = Stack::default().await;
+    stack.emulator.set_access_token_lifetime(SHORT_TOKEN_SECS);
+    let browser = Browser::new();
+    let reply = browser
+        .sign_in(&stack, entrance::emulator::defaults::ERIN, "/anything")
+        .await;
+    assert_eq!(reply.status, 200, "{reply}");
+    let graph_calls = stack.emulator.graph_requests();
+    assert!(graph_calls > 0, "overage groups were not read from Graph");
+    until_renewal_is_due().await;
+    let reply = browser.get(&stack.url("/anything")).await;
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(stack.emulator.refresh_requests(), 1);
+    assert!(
+        stack.emulator.graph_requests() > graph_calls,
+        "the renewal did not read the groups from Graph again"
+    );
+    let groups = stack.upstream.last().expect_header("x-auth-request-groups");
+    assert_eq!(groups.split(',').count(), 250, "groups lost at renewal");
+
+    // Graph down at the next renewal: the session keeps the groups it has.
+    stack.emulator.set_graph_available(false);
+    until_renewal_is_due().await;
+    let reply = browser.get(&stack.url("/anything")).await;
+    assert_eq!(reply.status, 200, "{reply}");
+    let groups = stack.upstream.last().expect_header("x-auth-request-groups");
+    assert_eq!(
+        groups.split(',').count(),
+        250,
+        "groups dropped when Graph failed"
+    );
+}
+
+#[tokio::test]
 async fn a_revoked_grant_ends_the_session_and_the_browser_signs_in_again_where_it_was() {
     let (stack, browser) = alice_with_short_tokens(Options::default()).await;
     stack

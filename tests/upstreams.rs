@@ -356,7 +356,9 @@ async fn an_https_upstream_with_a_certificate_from_another_ca_is_refused() {
     let proxy = Proxy::from_upstreams(&[https_upstream(addr, tls)]).unwrap();
 
     let why = connect_error(try_send(&proxy, "GET", "/", "").await);
-    assert!(why.contains("UnknownIssuer"), "{why}");
+    // Both test CAs share a name, so rustls may say the signature is wrong rather than that
+    // the issuer is unknown: refused either way.
+    assert!(why.contains("invalid peer certificate"), "{why}");
     assert!(seen.lock().unwrap().is_empty());
 }
 
