@@ -220,3 +220,87 @@ async fn request_method_path_query_and_body_reach_the_upstream() {
     assert_eq!(seen.target, "/anything/x?a=1&b=%2F", "{seen}");
     assert_eq!(seen.expect_header("x-app-header"), "kept", "{seen}");
 }
+
+#[tokio::test]
+async fn each_path_goes_to_the_upstream_with_the_longest_prefix() {
+    let api = Upstream::start().await;
+    let stack = Stack::start(Options {
+        upstream_yaml: Some(format!(
+            "upstreams:\n  - {{prefix: /, url: \"{{upstream}}\"}}\n  \
+             - {{prefix: /api/, url: \"http://{}\", strip_prefix: true}}",
+            api.addr
+        )),
+        ..Options::default()
+    })
+    .await;
+    let alice = Browser::signed_in(&stack, ALICE).await;
+    let app_requests = stack.upstream.count();
+
+    let reply = alice.get(&stack.url("/api/v1/items?q=1")).await;
+    assert_eq!(reply.status, 200, "{reply}");
+    let seen = api.last();
+    assert_eq!(
+        seen.target, "/v1/items?q=1",
+        "the prefix was not stripped\n{seen}"
+    );
+    seen.assert_alice_identity();
+    let reply = alice.get(&stack.url("/apix")).await;
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(
+        stack.upstream.last().target,
+        "/apix",
+        "/apix is not under /api/"
+    );
+    assert_eq!(api.count(), 1);
+    assert_eq!(stack.upstream.count(), app_requests + 1);
+}
+
+#[tokio::test]
+async fn a_path_no_upstream_serves_is_404_after_the_policy() {
+    let stack = Stack::start(Options {
+        upstream_yaml: Some("upstreams:\n  - {prefix: /app/, url: \"{upstream}\"}".into()),
+        ..Options::default()
+    })
+    .await;
+    // Signed out, the answer is sign-in: nothing about the upstreams leaks.
+    let anonymous = Browser::new().get(&stack.url("/elsewhere")).await;
+    assert_eq!(anonymous.status, 302, "{anonymous}");
+    let browser = Browser::new();
+    let reply = browser.sign_in(&stack, ALICE, "/app/x").await;
+    assert_eq!(reply.status, 200, "{reply}");
+    let reply = browser.get(&stack.url("/elsewhere")).await;
+    assert_eq!(reply.status, 404, "{reply}");
+    assert!(reply.is_html(), "{reply}");
+}
+
+#[tokio::test]
+async fn a_body_over_limits_max_body_bytes_is_refused_with_413_before_the_upstream() {
+    let stack = Stack::start(Options {
+        extra_yaml: "limits:\n  max_body_bytes: 1KiB\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let alice = Browser::signed_in(&stack, ALICE).await;
+    let before = stack.upstream.count();
+    let big = alice
+        .send(
+            alice
+                .request(reqwest::Method::POST, &stack.url("/anything"))
+                .body(vec![b'x'; 2048]),
+        )
+        .await;
+    assert_eq!(big.status, 413, "{big}");
+    assert_eq!(
+        stack.upstream.count(),
+        before,
+        "the upstream received the refused body"
+    );
+    let small = alice
+        .send(
+            alice
+                .request(reqwest::Method::POST, &stack.url("/anything"))
+                .body(vec![b'x'; 512]),
+        )
+        .await;
+    assert_eq!(small.status, 200, "{small}");
+}

@@ -115,6 +115,9 @@ pub struct Options {
     pub routes: Vec<String>,
     /// More keys of the `session` section, one `key: value` line each (`store: redis`).
     pub session_yaml: Vec<String>,
+    /// Replaces the `upstream: URL` line, verbatim (e.g. an `upstreams:` list); `{upstream}` in
+    /// it is the test upstream's URL.
+    pub upstream_yaml: Option<String>,
     /// The port of `public_url` when browsers reach entrance through a proxy in front of it
     /// (the redirect URI then names the proxy); entrance's own port when None.
     pub public_port: Option<u16>,
@@ -139,6 +142,7 @@ impl Default for Options {
             routes: Vec::new(),
             session_yaml: Vec::new(),
             public_port: None,
+            upstream_yaml: None,
         }
     }
 }
@@ -176,10 +180,14 @@ impl Options {
         } else {
             format!("\"{secret}\"")
         };
+        let upstream = match &self.upstream_yaml {
+            Some(lines) => lines.replace("{upstream}", upstream),
+            None => format!("upstream: {upstream}"),
+        };
         let mut yaml = format!(
             "listen: 127.0.0.1:0\n\
              public_url: http://127.0.0.1:{public_port}\n\
-             upstream: {upstream}\n\
+             {upstream}\n\
              provider:\n  \
                authority: {authority}\n  \
                tenant: {tenant}\n  \
