@@ -20,17 +20,25 @@ pub struct Report {
 /// session store. False when one of them fails.
 async fn local_checks(config: &Config, text: &mut String) -> bool {
     let mut ok = true;
-    if let Some(files) = &config.tls {
+    let host_certificates = config.hosts.iter().enumerate().filter_map(|(i, host)| {
+        host.tls
+            .as_ref()
+            .map(|files| (format!("hosts[{i}].tls"), files))
+    });
+    for (key, files) in config
+        .tls
+        .as_ref()
+        .map(|files| ("listen.tls".to_owned(), files))
+        .into_iter()
+        .chain(host_certificates)
+    {
         match crate::tls::load_certified_key(files) {
             Ok(_) => {
-                let _ = writeln!(
-                    text,
-                    "listen.tls: ok, the certificate and key load and match"
-                );
+                let _ = writeln!(text, "{key}: ok, the certificate and key load and match");
             }
             Err(error) => {
                 ok = false;
-                let _ = writeln!(text, "FAIL listen.tls: {error}");
+                let _ = writeln!(text, "FAIL {key}: {error}");
             }
         }
     }

@@ -40,7 +40,7 @@ pub enum StartError {
     Ui(String),
     #[error("listener: {0}")]
     Listen(#[from] std::io::Error),
-    #[error("listen.tls: {0}")]
+    #[error("TLS certificate: {0}")]
     Tls(String),
     #[error("upstreams: {0}")]
     Upstream(#[from] crate::upstream::UpstreamError),
@@ -174,8 +174,14 @@ pub async fn serve(config: Config, listeners: Listeners) -> Result<Serving, Star
     };
     let (tls, certificate) = match &config.tls {
         Some(files) => {
-            let (server_config, reloader) =
-                crate::tls::server_config(files).map_err(|e| StartError::Tls(e.to_string()))?;
+            // Hosts with a certificate of their own get it by SNI; every other name the default.
+            let by_name: Vec<_> = config
+                .hosts
+                .iter()
+                .filter_map(|host| Some((host.names.clone(), host.tls.clone()?)))
+                .collect();
+            let (server_config, reloader) = crate::tls::server_config_for(files, &by_name)
+                .map_err(|e| StartError::Tls(e.to_string()))?;
             reloader.watch(CERTIFICATE_CHECK_INTERVAL);
             (Some(server_config), Some(reloader))
         }

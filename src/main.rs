@@ -278,6 +278,15 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.limits != new.limits {
         keys.push("limits");
     }
+    let certificates = |c: &Config| -> Vec<_> {
+        c.hosts
+            .iter()
+            .map(|h| (h.names.clone(), h.tls.clone()))
+            .collect()
+    };
+    if certificates(old) != certificates(new) {
+        keys.push("hosts[].tls");
+    }
     if old.admin != new.admin {
         keys.push("admin.listen");
     }

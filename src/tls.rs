@@ -1,6 +1,7 @@
-//! HTTPS listeners with rustls: the certificate and key from PEM files, the server's TLS settings
-//! (TLS 1.2 and 1.3 with the ring provider, ALPN `h2` then `http/1.1`), and a certificate that is
-//! swapped in place when the files change (cert-manager rewrites them), without a restart.
+//! HTTPS listeners with rustls: certificates and keys from PEM files, the server's TLS settings
+//! (TLS 1.2 and 1.3 with the ring provider, ALPN `h2` then `http/1.1`), the certificate each
+//! handshake gets (a host's own by the SNI name, else the listener's default), and certificates
+//! swapped in place when their files change (cert-manager rewrites them), without a restart.
 //!
 //! This module must not serve connections or know about HTTP requests ([`crate::server`] does),
 //! and must never pull in aws-lc: every rustls call names the ring provider explicitly.
@@ -23,8 +24,9 @@ use tokio::task::JoinHandle;
 /// How often [`CertReloader::watch`] looks at the files when the caller has no opinion.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(5);
 
-/// `listen.tls`: a PEM certificate chain (leaf first) and its PEM private key (RSA or ECDSA,
-/// PKCS#1, SEC1 or PKCS#8), both already resolved against the config file's directory.
+/// `listen.tls` or `hosts[].tls`: a PEM certificate chain (leaf first) and its PEM private key
+/// (RSA or ECDSA, PKCS#1, SEC1 or PKCS#8), both already resolved against the config file's
+/// directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateFiles {
     pub cert_file: PathBuf,
@@ -70,6 +72,9 @@ pub enum TlsError {
     Settings(rustls::Error),
     #[error("the certificate reload did not run: {0}")]
     ReloadTask(String),
+    /// More than one certificate failed at once; each is named in its own error.
+    #[error("{} certificates cannot be used: {}", .0.len(), join(.0))]
+    Several(Vec<TlsError>),
 }
 
 /// What a reload found.
@@ -81,12 +86,24 @@ pub enum Reload {
     Replaced,
 }
 
-/// Serves the current certified key to every handshake; [`CertReloader`] swaps it.
-struct CertResolver {
+/// One certificate being served: where it comes from, the pair in use, and what it was read from.
+struct Slot {
+    files: CertificateFiles,
     current: RwLock<Arc<CertifiedKey>>,
+    /// SHA-256 of the PEM bytes of the pair being served: unchanged files are not parsed again.
+    serving: std::sync::Mutex<[u8; 32]>,
 }
 
-/// Re-reads the certificate files and swaps in a new pair when they changed and are good;
+/// Gives each handshake the certificate of the host it names (SNI), else the default one;
+/// [`CertReloader`] swaps them.
+struct CertResolver {
+    /// Never empty: `slots[0]` is the default (`listen.tls`), the others hosts' own.
+    slots: Vec<Slot>,
+    /// Lower-case host name and the index in `slots` of its certificate; a name appears once.
+    names: Vec<(String, usize)>,
+}
+
+/// Re-reads every certificate's files and swaps in a new pair when they changed and are good;
 /// a bad pair is reported and the old one keeps serving. Clones share one state. The background
 /// watch ([`CertReloader::watch`]) stops once every clone is dropped.
 #[derive(Clone)]
@@ -95,20 +112,11 @@ pub struct CertReloader {
 }
 
 struct ReloaderInner {
-    files: CertificateFiles,
     provider: Arc<CryptoProvider>,
     resolver: Arc<CertResolver>,
-    /// SHA-256 of the PEM bytes of the pair being served: unchanged files are not parsed again.
-    serving: std::sync::Mutex<[u8; 32]>,
 }
 
-impl fmt::Debug for CertResolver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CertResolver").finish_non_exhaustive()
-    }
-}
-
-impl CertResolver {
+impl Slot {
     fn current(&self) -> Arc<CertifiedKey> {
         // A poisoned lock only means a writer panicked between two plain stores; the Arc inside
         // is whole either way.
@@ -118,44 +126,78 @@ impl CertResolver {
             .clone()
     }
 
-    fn replace(&self, key: Arc<CertifiedKey>) {
+    /// Read this slot's files and serve the new pair if they changed and are good.
+    fn check(&self, provider: &CryptoProvider) -> Result<Reload, TlsError> {
+        let (cert_pem, key_pem) = read_pair(&self.files)?;
+        let fingerprint = fingerprint(&cert_pem, &key_pem);
+        if *lock(&self.serving) == fingerprint {
+            return Ok(Reload::Unchanged);
+        }
+        let key = certified_key(&self.files, &cert_pem, &key_pem, provider)?;
         *self
             .current
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = key;
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(key);
+        *lock(&self.serving) = fingerprint;
+        tracing::info!(cert_file = %self.files.cert_file.display(), "TLS certificate reloaded");
+        Ok(Reload::Replaced)
+    }
+}
+
+impl fmt::Debug for CertResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertResolver").finish_non_exhaustive()
+    }
+}
+
+impl CertResolver {
+    /// The certificate for a handshake naming `server_name`: the host's own when a host with a
+    /// certificate has that name (any case), else the default.
+    fn pick(&self, server_name: Option<&str>) -> &Slot {
+        let index = server_name
+            .and_then(|sni| {
+                self.names
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(sni))
+            })
+            .map_or(0, |(_, index)| *index);
+        // `names` only holds indexes into `slots`, and `slots` is never empty.
+        &self.slots[index]
     }
 }
 
 impl ResolvesServerCert for CertResolver {
-    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current())
+    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.pick(client_hello.server_name()).current())
     }
 }
 
 impl fmt::Debug for CertReloader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let files: Vec<_> = self.inner.resolver.slots.iter().map(|s| &s.files).collect();
         f.debug_struct("CertReloader")
-            .field("files", &self.inner.files)
+            .field("files", &files)
             .finish_non_exhaustive()
     }
 }
 
 impl CertReloader {
-    /// Read the files now and serve the new pair if they changed and are good. On an error the
-    /// pair already being served stays. Reads files: call from a blocking context, or use
-    /// [`CertReloader::reload_now`].
+    /// Read every certificate's files now and serve each new pair that changed and is good.
+    /// Each bad pair leaves the one already being served in place, and the others are still
+    /// checked. `Replaced` when any certificate was swapped. Reads files: call from a blocking
+    /// context, or use [`CertReloader::reload_now`].
     pub fn check(&self) -> Result<Reload, TlsError> {
         let inner = &self.inner;
-        let (cert_pem, key_pem) = read_pair(&inner.files)?;
-        let fingerprint = fingerprint(&cert_pem, &key_pem);
-        if *lock(&inner.serving) == fingerprint {
-            return Ok(Reload::Unchanged);
+        let mut outcome = Reload::Unchanged;
+        let mut errors = Vec::new();
+        for slot in &inner.resolver.slots {
+            match slot.check(&inner.provider) {
+                Ok(Reload::Replaced) => outcome = Reload::Replaced,
+                Ok(Reload::Unchanged) => {}
+                Err(error) => errors.push(error),
+            }
         }
-        let key = certified_key(&inner.files, &cert_pem, &key_pem, &inner.provider)?;
-        inner.resolver.replace(Arc::new(key));
-        *lock(&inner.serving) = fingerprint;
-        tracing::info!(cert_file = %inner.files.cert_file.display(), "TLS certificate reloaded");
-        Ok(Reload::Replaced)
+        one_error(errors).map_or(Ok(outcome), Err)
     }
 
     /// [`CertReloader::check`] off the async threads, with the outcome logged (for SIGHUP).
@@ -177,9 +219,19 @@ impl CertReloader {
         tokio::spawn(watch_loop(weak, every))
     }
 
-    /// The certificate chain being served now, leaf first.
+    /// The default certificate chain being served now, leaf first.
     pub fn current_chain(&self) -> Vec<CertificateDer<'static>> {
-        self.inner.resolver.current().cert.clone()
+        self.inner.resolver.pick(None).current().cert.clone()
+    }
+
+    /// The chain a handshake naming `server_name` (SNI) gets now, leaf first.
+    pub fn current_chain_for(&self, server_name: &str) -> Vec<CertificateDer<'static>> {
+        self.inner
+            .resolver
+            .pick(Some(server_name))
+            .current()
+            .cert
+            .clone()
     }
 }
 
@@ -216,18 +268,47 @@ async fn watch_loop(weak: Weak<ReloaderInner>, every: Duration) {
     }
 }
 
-/// The listener's TLS settings for `files`, and the reloader that swaps the certificate in them.
-/// TLS 1.3 and 1.2 with the ring provider, ALPN `h2` then `http/1.1`, session tickets.
-/// Call [`CertReloader::watch`] (inside the runtime) to follow file changes.
+/// The listener's TLS settings for `files` alone, and the reloader that swaps the certificate in
+/// them: [`server_config_for`] without hosts of their own.
 pub fn server_config(
     files: &CertificateFiles,
 ) -> Result<(Arc<ServerConfig>, CertReloader), TlsError> {
+    server_config_for(files, &[])
+}
+
+/// The listener's TLS settings: each handshake gets the certificate of the `by_name` entry
+/// whose host names include its SNI name (any case), else `default` (no SNI, or another name).
+/// The one reloader returned covers every certificate. TLS 1.3 and 1.2 with the ring provider,
+/// ALPN `h2` then `http/1.1`, session tickets. Every pair is loaded and checked now (all failures
+/// reported together). Call [`CertReloader::watch`] (inside the runtime) to follow file changes.
+pub fn server_config_for(
+    default: &CertificateFiles,
+    by_name: &[(Vec<String>, CertificateFiles)],
+) -> Result<(Arc<ServerConfig>, CertReloader), TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let (cert_pem, key_pem) = read_pair(files)?;
-    let key = certified_key(files, &cert_pem, &key_pem, &provider)?;
-    let resolver = Arc::new(CertResolver {
-        current: RwLock::new(Arc::new(key)),
-    });
+    let all = std::iter::once(default).chain(by_name.iter().map(|(_, files)| files));
+    let mut slots = Vec::new();
+    let mut errors = Vec::new();
+    for files in all {
+        match load_slot(files, &provider) {
+            Ok(slot) => slots.push(slot),
+            Err(error) => errors.push(error),
+        }
+    }
+    if let Some(error) = one_error(errors) {
+        return Err(error);
+    }
+    let mut names: Vec<(String, usize)> = Vec::new();
+    for (index, (hosts, _)) in by_name.iter().enumerate() {
+        for name in hosts {
+            let name = name.to_ascii_lowercase();
+            // The config gives each name to one site; should two claim it, the first keeps it.
+            if !names.iter().any(|(known, _)| *known == name) {
+                names.push((name, index + 1));
+            }
+        }
+    }
+    let resolver = Arc::new(CertResolver { slots, names });
     let mut config = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(TlsError::Settings)?
@@ -236,14 +317,36 @@ pub fn server_config(
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsError::Settings)?;
     let reloader = CertReloader {
-        inner: Arc::new(ReloaderInner {
-            files: files.clone(),
-            provider,
-            resolver,
-            serving: std::sync::Mutex::new(fingerprint(&cert_pem, &key_pem)),
-        }),
+        inner: Arc::new(ReloaderInner { provider, resolver }),
     };
     Ok((Arc::new(config), reloader))
+}
+
+fn load_slot(files: &CertificateFiles, provider: &CryptoProvider) -> Result<Slot, TlsError> {
+    let (cert_pem, key_pem) = read_pair(files)?;
+    let key = certified_key(files, &cert_pem, &key_pem, provider)?;
+    Ok(Slot {
+        files: files.clone(),
+        current: RwLock::new(Arc::new(key)),
+        serving: std::sync::Mutex::new(fingerprint(&cert_pem, &key_pem)),
+    })
+}
+
+/// No error, the one error, or [`TlsError::Several`].
+fn one_error(mut errors: Vec<TlsError>) -> Option<TlsError> {
+    match errors.len() {
+        0 => None,
+        1 => errors.pop(),
+        _ => Some(TlsError::Several(errors)),
+    }
+}
+
+fn join(errors: &[TlsError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Load and check the pair in `files` (the same checks a reload makes), without serving it.

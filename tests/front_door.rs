@@ -1,6 +1,6 @@
 //! entrance as the front door: HTTPS with HTTP/2 (by ALPN) in front of two apps on two host
-//! names, each with its own upstream (spoken to in HTTP/1.1), routes and sign-in; and HTTP
-//! redirected to HTTPS.
+//! names, each with its own upstream (spoken to in HTTP/1.1), routes, sign-in and, when given,
+//! certificate (chosen by the name the client asks for); and HTTP redirected to HTTPS.
 #![allow(clippy::unwrap_used)]
 mod support;
 mod tls_support;
@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 use entrance::emulator::EmulatorConfig;
 use support::*;
-use tls_support::TestCa;
+use tls_support::{Leaf, TestCa};
 
 /// Two sites on one HTTPS listener: `a.test` (everything public, upstream A) and `b.test`
 /// (sign-in needed except `/public/`, upstream B).
@@ -23,15 +23,43 @@ struct FrontDoor {
     upstream_a: Upstream,
     upstream_b: Upstream,
     ca: TestCa,
+    /// The `listen.tls` certificate.
+    default_leaf: Leaf,
+    /// b.test's own certificate (`hosts[0].tls`), with [`Certificates::PerHost`].
+    b_leaf: Option<Leaf>,
     _serving: entrance::gateway::Serving,
     _certificates: tls_support::TempDir,
 }
 
+/// The certificates the listener serves.
+enum Certificates {
+    /// One certificate (`listen.tls`) naming both sites.
+    Shared,
+    /// `listen.tls` names a.test only; b.test has its own (`hosts[0].tls`).
+    PerHost,
+}
+
 impl FrontDoor {
     async fn start() -> FrontDoor {
+        FrontDoor::start_with(Certificates::Shared).await
+    }
+
+    async fn start_with(certificates: Certificates) -> FrontDoor {
         let ca = TestCa::new();
+        let (default_leaf, b_leaf) = match certificates {
+            Certificates::Shared => (ca.leaf_for(&["a.test", "b.test"]), None),
+            Certificates::PerHost => (ca.leaf_for(&["a.test"]), Some(ca.leaf_for(&["b.test"]))),
+        };
         let certificates = tls_support::TempDir::new();
-        let files = certificates.write(&ca.leaf_for(&["a.test", "b.test"]));
+        let files = certificates.write(&default_leaf);
+        let b_tls = b_leaf.as_ref().map_or_else(String::new, |leaf| {
+            let files = certificates.write_named("b", leaf);
+            format!(
+                "    tls: {{cert_file: {}, key_file: {}}}\n",
+                files.cert_file.display(),
+                files.key_file.display()
+            )
+        });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let port = addr.port();
@@ -57,7 +85,7 @@ impl FrontDoor {
              session:\n  secret: \"{secret}\"\n\
              authorization:\n  allowed_tenants: [\"*\"]\n\
              hosts:\n  - public_url: https://b.test:{port}\n    upstream: http://{b}\n    \
-             routes:\n      - {{path: /public/, public: true}}\n",
+             routes:\n      - {{path: /public/, public: true}}\n{b_tls}",
             cert = files.cert_file.display(),
             key = files.key_file.display(),
             a = upstream_a.addr,
@@ -84,6 +112,8 @@ impl FrontDoor {
             upstream_a,
             upstream_b,
             ca,
+            default_leaf,
+            b_leaf,
             _serving: serving,
             _certificates: certificates,
         };
@@ -103,7 +133,8 @@ impl FrontDoor {
     }
 
     /// A browser-like client: trusts only the test CA, resolves both names to entrance, keeps
-    /// cookies, follows no redirects, speaks HTTP/2 when the server offers it.
+    /// cookies, follows no redirects, speaks HTTP/2 when the server offers it, and keeps the
+    /// certificate each response came over ([`served_leaf`]).
     fn client(&self) -> reqwest::Client {
         reqwest::Client::builder()
             .use_rustls_tls()
@@ -115,9 +146,19 @@ impl FrontDoor {
             .resolve("b.test", self.addr)
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
+            .tls_info(true)
             .build()
             .unwrap()
     }
+}
+
+/// The leaf certificate (DER) the server presented on the connection `response` came over.
+fn served_leaf(response: &reqwest::Response) -> Vec<u8> {
+    let info = response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .unwrap();
+    info.peer_certificate().unwrap().to_vec()
 }
 
 fn html(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -246,5 +287,41 @@ async fn plain_http_is_redirected_to_https() {
     assert_eq!(
         reply.headers()["location"],
         format!("https://b.test:{}/app?x=1", door.port).as_str()
+    );
+}
+
+#[tokio::test]
+async fn each_host_gets_its_own_certificate_by_the_name_the_client_asks_for() {
+    let door = FrontDoor::start_with(Certificates::PerHost).await;
+    let browser = door.client();
+
+    // b.test's certificate names b.test only: the client would refuse a.test's.
+    let b = browser
+        .get(door.url("b.test", "/public/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(b.status(), 200);
+    assert_eq!(
+        served_leaf(&b),
+        door.b_leaf.as_ref().unwrap().der().to_vec(),
+        "b.test was not served its own certificate"
+    );
+    assert_eq!(door.upstream_b.count(), 1);
+    assert_eq!(door.upstream_b.last().target, "/public/x");
+
+    // a.test has no certificate of its own: it gets listen.tls.
+    let a = browser
+        .get(door.url("a.test", "/hello"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a.status(), 200);
+    assert_eq!(served_leaf(&a), door.default_leaf.der().to_vec());
+    assert_eq!(door.upstream_a.last().target, "/hello");
+    assert_eq!(
+        door.upstream_b.count(),
+        1,
+        "a.test reached b.test's upstream"
     );
 }

@@ -215,3 +215,159 @@ fn with_tls_every_host_public_url_must_be_https() {
     let text = with_hosts("  - {public_url: 'http://d.example.com', upstream: 'http://a'}\n");
     assert_eq!(hosts(&text)[0].public_url.scheme(), "http");
 }
+
+/// MINIMAL with `listen.tls` on `(cert, key)` and `hosts:` followed by `entries`.
+fn with_tls_and_hosts(cert: &std::path::Path, key: &std::path::Path, entries: &str) -> String {
+    format!(
+        "{MINIMAL}listen:\n  tls: {{cert_file: {}, key_file: {}}}\nhosts:\n{entries}",
+        cert.display(),
+        key.display()
+    )
+}
+
+/// A certificate and key pair in the temp dir (the loader only checks that they are readable,
+/// non-empty files).
+fn pem_files(name: &str) -> (PathBuf, PathBuf) {
+    (
+        temp_file(&format!("{name}.crt"), "-----BEGIN CERTIFICATE-----\n"),
+        temp_file(&format!("{name}.key"), "-----BEGIN PRIVATE KEY-----\n"),
+    )
+}
+
+fn remove(files: &[&PathBuf]) {
+    for file in files {
+        std::fs::remove_file(file).unwrap();
+    }
+}
+
+#[test]
+fn a_host_may_bring_its_own_certificate_relative_to_the_config() {
+    let (cert, key) = pem_files("default");
+    let (host_cert, host_key) = pem_files("docs");
+    let text = with_tls_and_hosts(
+        &cert,
+        &key,
+        &format!(
+            "  - public_url: https://docs.example.com
+    upstream: http://a
+    tls:
+      cert_file: {}
+      key_file: {}
+  - {{public_url: 'https://wiki.example.com', upstream: 'http://b'}}
+",
+            file_name(&host_cert),
+            host_key.display()
+        ),
+    );
+    let loaded = load_str_in(&text, &no_env, &std::env::temp_dir());
+    remove(&[&cert, &key, &host_cert, &host_key]);
+    let config = loaded.unwrap();
+    let [docs, wiki] = &config.hosts[..] else {
+        panic!("expected two hosts");
+    };
+    assert_eq!(
+        docs.tls,
+        Some(crate::tls::CertificateFiles {
+            cert_file: std::env::temp_dir().join(file_name(&host_cert)),
+            key_file: host_key.clone(),
+        })
+    );
+    // Without a certificate of its own, a site is served the listen.tls one.
+    assert_eq!(wiki.tls, None);
+    assert_eq!(
+        config.tls.map(|tls| tls.cert_file),
+        Some(cert.clone()),
+        "listen.tls stays the default certificate"
+    );
+}
+
+#[test]
+fn a_host_certificate_needs_listen_tls() {
+    let (cert, key) = pem_files("lonely");
+    let text = with_hosts(&format!(
+        "  - {{public_url: 'https://d.example.com', upstream: 'http://a', \
+         tls: {{cert_file: {}, key_file: {}}}}}\n",
+        cert.display(),
+        key.display()
+    ));
+    let found = problems(&text, &no_env);
+    remove(&[&cert, &key]);
+    assert_eq!(
+        found,
+        [
+            "hosts[0].tls: only with listen.tls: set listen.tls (the default certificate, for \
+          every other name and for clients that send none), then this site's own certificate \
+          is served to clients asking for its names"
+        ]
+    );
+}
+
+#[test]
+fn host_certificate_mistakes_are_named_with_their_key_path() {
+    let (cert, key) = pem_files("listener");
+    let (host_cert, host_key) = pem_files("host");
+    let empty = temp_file("host-empty.key", "");
+    let missing = std::env::temp_dir().join("entrance-no-such-host.crt");
+    let cases = [
+        (
+            format!("{{cert_file: {}}}", host_cert.display()),
+            "hosts[1].tls.key_file: required; a certificate needs both cert_file".to_owned(),
+        ),
+        (
+            format!("{{key_file: {}}}", host_key.display()),
+            "hosts[1].tls.cert_file: required; a certificate needs both".to_owned(),
+        ),
+        (
+            format!(
+                "{{cert_file: {}, key_file: {}}}",
+                missing.display(),
+                host_key.display()
+            ),
+            format!(
+                "hosts[1].tls.cert_file: cannot read {}: ",
+                missing.display()
+            ),
+        ),
+        (
+            format!(
+                "{{cert_file: {}, key_file: {}}}",
+                host_cert.display(),
+                empty.display()
+            ),
+            format!("hosts[1].tls.key_file: {} is empty", empty.display()),
+        ),
+        (
+            "{cert_file: '  ', key_file: x}".to_owned(),
+            "hosts[1].tls.cert_file: must not be empty".to_owned(),
+        ),
+        (
+            format!(
+                "{{cert_file: {}, key_file: {}, chain_file: x}}",
+                host_cert.display(),
+                host_key.display()
+            ),
+            "hosts[1].tls.chain_file: unknown key; expected cert_file or key_file".to_owned(),
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (tls, expected) in &cases {
+        // The first host is fine: only the second one's mistake is reported, at its path.
+        let text = with_tls_and_hosts(
+            &cert,
+            &key,
+            &format!(
+                "  - {{public_url: 'https://a.example.com', upstream: 'http://a'}}\n  \
+                 - {{public_url: 'https://d.example.com', upstream: 'http://a', tls: {tls}}}\n"
+            ),
+        );
+        seen.push((problems(&text, &no_env), expected));
+    }
+    remove(&[&cert, &key, &host_cert, &host_key, &empty]);
+    for (found, expected) in seen {
+        assert!(has(&found, expected), "{expected}: {found:?}");
+        assert!(
+            found.iter().all(|p| p.starts_with("hosts[1].tls")),
+            "{found:?}"
+        );
+    }
+}

@@ -651,6 +651,8 @@ fn the_commented_out_examples_in_the_example_config_load_too() {
         "internal-ca.pem",
         "client.pem",
         "client.key",
+        "docs.pem",
+        "docs.key",
     ] {
         std::fs::write(dir.join("tls").join(name), "-----BEGIN PEM-----\n").unwrap();
     }
@@ -666,6 +668,7 @@ fn the_commented_out_examples_in_the_example_config_load_too() {
         "# listen:",
         "# upstreams:",
         "# hosts:",
+        "    # tls:",
         "  # max_body_bytes: 10MiB",
         "  # idle_timeout: 1h",
         "  # redis:",
@@ -682,6 +685,10 @@ fn the_commented_out_examples_in_the_example_config_load_too() {
     let config = loaded.unwrap_or_else(|error| panic!("{error}\n\n{text}"));
     assert!(config.tls.is_some() && config.redirect_http.is_some());
     assert_eq!(config.upstreams.len(), 2);
+    assert!(
+        config.hosts[0].tls.is_some(),
+        "the host certificate example did not load"
+    );
     assert_eq!(config.hosts.len(), 1);
     assert!(config.limits.max_body_bytes.is_some());
     assert!(config.session.idle_timeout.is_some());

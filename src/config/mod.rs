@@ -96,6 +96,9 @@ pub struct HostConfig {
     pub routes: Vec<RouteConfig>,
     /// This site's default rules; `None`: the top-level `authorization` rules.
     pub authorization: Option<Rules>,
+    /// `hosts[].tls`: the certificate served when a handshake names one of `names` (SNI).
+    /// `None`: the `listen.tls` certificate. Only with `listen.tls` (checked at load).
+    pub tls: Option<crate::tls::CertificateFiles>,
 }
 
 #[derive(Debug, Clone)]

@@ -127,9 +127,22 @@ impl TempDir {
     }
 
     pub fn files(&self) -> CertificateFiles {
+        self.named_files("tls")
+    }
+
+    /// `{name}.crt` and `{name}.key` in this directory, holding `leaf`: a second certificate
+    /// beside `tls.crt`.
+    pub fn write_named(&self, name: &str, leaf: &Leaf) -> CertificateFiles {
+        let files = self.named_files(name);
+        std::fs::write(&files.cert_file, &leaf.cert_pem).unwrap();
+        std::fs::write(&files.key_file, &leaf.key_pem).unwrap();
+        files
+    }
+
+    pub fn named_files(&self, name: &str) -> CertificateFiles {
         CertificateFiles {
-            cert_file: self.0.join("tls.crt"),
-            key_file: self.0.join("tls.key"),
+            cert_file: self.0.join(format!("{name}.crt")),
+            key_file: self.0.join(format!("{name}.key")),
         }
     }
 }

@@ -1,9 +1,11 @@
 //! The `hosts` list: more sites on host names of their own, each with its public_url, aliases,
-//! upstreams, routes and optional rules, checked and turned into [`HostConfig`]s.
+//! upstreams, routes, optional rules and optional certificate, checked and turned into
+//! [`HostConfig`]s.
 //!
 //! Route and rule values are read by [`super::authorization`], upstreams by [`super::upstreams`];
-//! this file adds host names (lower-case, each belonging to one site) and the per-host key
-//! paths. Must not quote a value that came from the environment.
+//! this file adds host names (lower-case, each belonging to one site), the certificate files
+//! (checked like `listen.tls`, parsed by the tls module at start) and the per-host key paths.
+//! Must not quote a value that came from the environment.
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,17 +14,19 @@ use serde::Deserialize;
 use url::{Host, Url};
 
 use super::authorization::{host_rules, routes};
+use super::files::certificate_pair;
 use super::serving::scheme_fits_tls;
 use super::upstreams::{upstreams, RawUpstream};
 use super::validate::public_url;
-use super::{Problems, RawHostAuthorization, RawRoute, Text};
+use super::{Problems, RawCertificate, RawHostAuthorization, RawRoute, Text};
 use crate::config::HostConfig;
+use crate::tls::CertificateFiles;
 
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a host: a mapping with public_url, aliases, upstream or upstreams, routes and \
-                 authorization"
+    expecting = "a host: a mapping with public_url, aliases, upstream or upstreams, routes, \
+                 authorization and tls"
 )]
 pub(super) struct RawHost {
     public_url: Option<Text>,
@@ -31,13 +35,15 @@ pub(super) struct RawHost {
     upstreams: Option<Vec<RawUpstream>>,
     routes: Option<Vec<RawRoute>>,
     authorization: Option<RawHostAuthorization>,
+    tls: Option<RawCertificate>,
 }
 
 /// What the `hosts` checks need from the rest of the config.
 pub(super) struct Context<'a> {
     /// The top-level public_url's host, when that key is valid; no site may claim it.
     pub(super) top_host: Option<String>,
-    /// Whether `listen.tls` is set (then every public_url must be https).
+    /// Whether `listen.tls` is set (then every public_url must be https, and only then may a
+    /// host have a certificate of its own).
     pub(super) tls_given: bool,
     /// `provider.tenant`, when valid (multi-tenant providers need tenant rules).
     pub(super) provider_tenant: Option<&'a str>,
@@ -114,12 +120,43 @@ fn host(
         )
         .map(Some),
     };
+    let tls = match raw.tls {
+        None => Some(None),
+        Some(raw) => certificate(&format!("{key}.tls"), raw, context, base_dir, problems).map(Some),
+    };
     Some(HostConfig {
         names: names?,
         public_url: url?,
         upstreams: upstreams?,
         routes: routes?,
         authorization: authorization?,
+        tls: tls?,
+    })
+}
+
+/// `hosts[i].tls`: checked like `listen.tls`, which must be set too: it stays the certificate of
+/// every other name, and of clients that send no name (SNI).
+fn certificate(
+    key: &str,
+    raw: RawCertificate,
+    context: &Context<'_>,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<CertificateFiles> {
+    if !context.tls_given {
+        problems.push(
+            key,
+            "only with listen.tls: set listen.tls (the default certificate, for every other name \
+             and for clients that send none), then this site's own certificate is served to \
+             clients asking for its names",
+        );
+        return None;
+    }
+    let (cert_file, key_file) =
+        certificate_pair(key, raw.cert_file, raw.key_file, base_dir, problems)?;
+    Some(CertificateFiles {
+        cert_file,
+        key_file,
     })
 }
 
