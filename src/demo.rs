@@ -34,6 +34,22 @@ routes:
     )
 }
 
+/// The built-in directory, with entrance's front-channel logout URL registered on the demo app,
+/// so signing out at the emulator ends the entrance session too, as it would at Microsoft.
+pub fn emulator_config(public_url: &str) -> EmulatorConfig {
+    let mut config = EmulatorConfig::default();
+    let url = format!(
+        "{}/oauth2/frontchannel_logout",
+        public_url.trim_end_matches('/')
+    );
+    for app in &mut config.apps {
+        if app.client_id == defaults::CLIENT_ID {
+            app.frontchannel_logout_url = Some(url.clone());
+        }
+    }
+    config
+}
+
 /// Run the demo until Ctrl-C.
 pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     let gateway_listener = match TcpListener::bind(listen).await {
@@ -46,8 +62,9 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
         }
     };
     let gateway_addr = gateway_listener.local_addr()?;
+    let public_url = format!("http://{gateway_addr}");
     let emulator = emulator::start(
-        EmulatorConfig::default(),
+        emulator_config(&public_url),
         TcpListener::bind("127.0.0.1:0")
             .await
             .context("emulator: cannot bind")?,
@@ -59,7 +76,6 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
             .context("sample app: cannot bind")?,
     )?;
 
-    let public_url = format!("http://{gateway_addr}");
     let yaml = config_yaml(
         &public_url,
         &format!("http://{}", app.addr()),
@@ -111,4 +127,25 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
     app.shutdown().await;
     emulator.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_app_registers_entrance_front_channel_logout_url() {
+        let config = emulator_config("http://127.0.0.1:4180/");
+        let app = config
+            .apps
+            .iter()
+            .find(|a| a.client_id == defaults::CLIENT_ID)
+            .unwrap();
+        assert_eq!(
+            app.frontchannel_logout_url.as_deref(),
+            Some("http://127.0.0.1:4180/oauth2/frontchannel_logout")
+        );
+        config.validate().unwrap();
+    }
 }

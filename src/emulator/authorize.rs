@@ -6,6 +6,7 @@
 
 use std::time::{Instant, SystemTime};
 
+use hyper::header::{HeaderValue, SET_COOKIE};
 use hyper::{Response, StatusCode};
 use url::Url;
 
@@ -16,6 +17,7 @@ use super::grants::{Authorization, Pkce};
 use super::http::{self, Params};
 use super::pages;
 use super::protocol::{guid, html_escape, redirect_uri_matches, AadError, Trace};
+use super::sso;
 use super::tenancy::{TenantPath, Unavailable};
 use super::State;
 
@@ -108,8 +110,13 @@ fn missing(name: &str) -> AadError {
     )
 }
 
-/// Handle GET or POST /authorize with its parameters.
-pub(crate) fn authorize(state: &State, tenant: &TenantPath, params: &Params) -> Response<Body> {
+/// Handle GET or POST /authorize with its parameters and the browser's emulator cookie, if any.
+pub(crate) fn authorize(
+    state: &State,
+    tenant: &TenantPath,
+    params: &Params,
+    browser: Option<String>,
+) -> Response<Body> {
     let trace = Trace::new(SystemTime::now());
     let page = |err: AadError| {
         tracing::info!(code = err.code, "emulator: authorize error page");
@@ -243,10 +250,18 @@ pub(crate) fn authorize(state: &State, tenant: &TenantPath, params: &Params) -> 
         pkce,
         sid: sid.clone(),
     };
-    state.grants.record_sign_in(&user.username, &sid);
+    // The browser keeps (or gets) its emulator cookie, so sign-out knows what it signed into.
+    let browser = browser.unwrap_or_else(sso::new_browser_id);
+    state
+        .sign_ins
+        .record(&browser, &app.client_id, &user.username, &sid);
     let code = state.grants.issue_code(auth, Instant::now());
     tracing::info!(client_id = %app.client_id, user = %user.username, "emulator: signed in, code issued");
-    reply.send(&[("code", &code), ("session_state", &sid)])
+    let mut response = reply.send(&[("code", &code), ("session_state", &sid)]);
+    if let Ok(cookie) = HeaderValue::from_str(&sso::set_cookie(&browser)) {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
+    response
 }
 
 /// AADSTS700016, the answer for an app that does not exist (here).

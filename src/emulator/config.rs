@@ -95,6 +95,11 @@ pub struct AppConfig {
     /// Workload identity federation: tokens from these external issuers are client assertions.
     #[serde(default)]
     pub federated_credentials: Vec<FederatedCredential>,
+    /// The registration's "Front-channel logout URL" (manifest `logoutUrl`): when a browser
+    /// signs out at the end_session endpoint, the sign-out page loads it in a hidden iframe with
+    /// `?sid=` of every sign-in of this app in that browser. Absolute http(s), no fragment.
+    #[serde(default)]
+    pub frontchannel_logout_url: Option<String>,
 }
 
 /// A federated identity credential: a trusted external issuer, subject and audience. Matching is
@@ -141,6 +146,7 @@ impl fmt::Debug for AppConfig {
             .field("app_roles_granted", &self.app_roles_granted)
             .field("certificates", &self.certificates.len())
             .field("federated_credentials", &self.federated_credentials)
+            .field("frontchannel_logout_url", &self.frontchannel_logout_url)
             .finish()
     }
 }
@@ -160,6 +166,7 @@ impl Default for AppConfig {
             app_roles_granted: Vec::new(),
             certificates: Vec::new(),
             federated_credentials: Vec::new(),
+            frontchannel_logout_url: None,
         }
     }
 }
@@ -298,6 +305,11 @@ impl EmulatorConfig {
                     problems.push(format!("apps[{i}].redirect_uris[{j}]: {why}"));
                 }
             }
+            if let Some(url) = &a.frontchannel_logout_url {
+                if let Err(why) = check_frontchannel_logout_url(url) {
+                    problems.push(format!("apps[{i}].frontchannel_logout_url: {why}"));
+                }
+            }
         }
         if problems.is_empty() {
             Ok(())
@@ -380,6 +392,20 @@ fn check_redirect_uri(uri: &str) -> Result<(), String> {
         return Err(format!("{uri:?} must not have a fragment"));
     }
     Ok(())
+}
+
+/// A front-channel logout URL: what a redirect URI must be, and no user info (the emulator
+/// appends `sid` to the query and puts the result in an iframe). Microsoft's portal insists on
+/// https; its manifest also takes http, which the emulator allows because it lives on loopback.
+pub(crate) fn check_frontchannel_logout_url(url: &str) -> Result<(), String> {
+    check_redirect_uri(url)?;
+    match url::Url::parse(url) {
+        Ok(parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            Err(format!("{url:?} must not carry a user name or password"))
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("{url:?} is not an absolute URL: {e}")),
+    }
 }
 
 #[cfg(test)]

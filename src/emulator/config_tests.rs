@@ -91,3 +91,23 @@ fn yaml_validation_collects_every_problem() {
         assert!(err.contains(part), "{err}");
     }
 }
+
+#[test]
+fn frontchannel_logout_urls_are_validated_with_their_path() {
+    let mut config = EmulatorConfig::default();
+    config.apps[0].frontchannel_logout_url = Some("https://app.example/logout".into());
+    config.validate().unwrap();
+    for bad in [
+        "/oauth2/frontchannel_logout",
+        "javascript:alert(1)",
+        "https://app.example/logout#top",
+        "https://user:pw@app.example/logout",
+    ] {
+        config.apps[0].frontchannel_logout_url = Some(bad.into());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("apps[0].frontchannel_logout_url"),
+            "{bad}: {err}"
+        );
+    }
+}

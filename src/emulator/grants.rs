@@ -53,9 +53,8 @@ struct RefreshEntry {
 pub(crate) struct Grants {
     codes: Mutex<HashMap<String, CodeEntry>>,
     refresh: Mutex<HashMap<String, RefreshEntry>>,
-    /// The newest refresh token of each sign-in session (`sid`), and sign-ins by user.
+    /// The newest refresh token of each sign-in session (`sid`).
     newest: Mutex<HashMap<String, String>>,
-    sign_ins: Mutex<Vec<(String, String)>>,
     /// Refresh tokens used after a newer one of the same sign-in was issued (clients should
     /// keep the rotated one; Microsoft still accepts the old one).
     pub stale_refresh_uses: std::sync::atomic::AtomicUsize,
@@ -173,21 +172,6 @@ impl Grants {
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         Ok(entry.auth.clone())
-    }
-
-    /// Remember that `username` signed in with sign-in session `sid`.
-    pub fn record_sign_in(&self, username: &str, sid: &str) {
-        lock(&self.sign_ins).push((username.to_ascii_lowercase(), sid.to_owned()));
-    }
-
-    /// The sign-in sessions of `username`, oldest first.
-    pub fn sids_of(&self, username: &str) -> Vec<String> {
-        let username = username.to_ascii_lowercase();
-        lock(&self.sign_ins)
-            .iter()
-            .filter(|(u, _)| *u == username)
-            .map(|(_, sid)| sid.clone())
-            .collect()
     }
 }
 

@@ -45,6 +45,14 @@ pub(crate) fn pairwise_sub(oid: &str, client_id: &str, tid: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(seed.as_bytes()))
 }
 
+/// The `login_hint` claim of every token of sign-in session `sid`: opaque, `O.`-prefixed like
+/// Microsoft's, and derived from the sid so a `logout_hint` leads back to its sign-in.
+/// Deliberate deviation: Microsoft's value names the account, not one sign-in session.
+pub(crate) fn login_hint(sid: &str) -> String {
+    let digest = Sha256::digest(format!("login_hint:{sid}").as_bytes());
+    format!("O.{}", URL_SAFE_NO_PAD.encode(digest))
+}
+
 /// The v2.0 ID token claims. `oid`, `name` and `preferred_username` need the `profile` scope and
 /// `email` the `email` scope, as at Microsoft.
 pub(crate) fn claims(input: &IdTokenInput<'_>) -> Map<String, Value> {
@@ -79,7 +87,7 @@ pub(crate) fn claims(input: &IdTokenInput<'_>) -> Map<String, Value> {
         c.insert("roles".into(), json!(user.roles));
     }
     // The optional claim Microsoft documents for `logout_hint` at sign-out.
-    c.insert("login_hint".into(), json!(format!("O.{}", opaque(24))));
+    c.insert("login_hint".into(), json!(login_hint(input.sid)));
     c.insert("rh".into(), json!(format!("0.{}.", opaque(40))));
     c.insert("sid".into(), json!(input.sid));
     c.insert(

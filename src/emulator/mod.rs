@@ -1,8 +1,8 @@
 //! A local imitation of the Microsoft identity platform (Entra ID and personal accounts) and of
 //! the slice of Microsoft Graph a gateway needs, for development and tests: discovery (v2 and
 //! v1), JWKS, /authorize with a user picker, /token (code, refresh and client-credentials
-//! grants; secrets, certificate and federated client assertions), /logout and Graph group
-//! membership.
+//! grants; secrets, certificate and federated client assertions), /logout with front-channel
+//! logout, and Graph group membership.
 //!
 //! It owns its own tokens, keys and checks and must share no validation code with the gateway
 //! (nothing from `crate::oidc`, `crate::bearer`, `crate::session`, `crate::policy` or
@@ -14,7 +14,9 @@
 //! - `GET /{tenant}/.well-known/openid-configuration`, `GET /{tenant}/discovery/keys` (v1
 //!   metadata; the v1 authorize and token endpoints it names are not implemented: 404)
 //! - `GET|POST /{tenant}/oauth2/v2.0/authorize`, `POST /{tenant}/oauth2/v2.0/token`
-//! - `GET|POST /{tenant}/oauth2/v2.0/logout`, `GET /` (directory), `GET /error?code=n`
+//! - `GET|POST /{tenant}/oauth2/v2.0/logout` (loads the front-channel logout URLs of the apps
+//!   the browser signed into, known by the emulator's `ESTSAUTH` cookie, in hidden iframes),
+//!   `GET /` (directory), `GET /error?code=n`
 //! - Microsoft Graph (discovery's `msgraph_host` is this emulator):
 //!   `GET /v1.0/{me|users/{id}}/transitiveMemberOf[/microsoft.graph.group]`,
 //!   `POST /v1.0/{me|users/{id}}/getMemberObjects`
@@ -35,10 +37,12 @@ mod groups;
 mod http;
 mod id_token;
 mod keys;
+mod logout;
 mod pages;
 mod protocol;
 mod router;
 mod sha1;
+mod sso;
 mod tenancy;
 pub mod testing;
 mod token;
@@ -49,6 +53,8 @@ mod tests;
 mod tests_credentials;
 #[cfg(test)]
 mod tests_graph;
+#[cfg(test)]
+mod tests_logout;
 #[cfg(test)]
 mod tests_tokens;
 
@@ -65,6 +71,8 @@ use assertion::SeenAssertions;
 use grants::Grants;
 use graph::GraphService;
 use keys::{KeyRing, SigningKey};
+use logout::FrontChannelUrls;
+use sso::SignIns;
 
 /// Why the emulator could not load its config or start.
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +182,10 @@ pub(crate) struct State {
     pub authority: String,
     pub keys: KeyRing,
     pub grants: Grants,
+    /// Every sign-in, by browser (the emulator's cookie), for sign-out.
+    pub sign_ins: SignIns,
+    /// The apps' front-channel logout URLs, changeable at run time.
+    pub frontchannel: FrontChannelUrls,
     /// Applied to exactly one ID token, then cleared.
     pub tamper: Mutex<Option<Tamper>>,
     pub token_requests: AtomicUsize,
@@ -218,11 +230,14 @@ pub async fn start(
     let key = tokio::task::spawn_blocking(SigningKey::generate)
         .await
         .map_err(|e| EmulatorError::KeyGeneration(e.to_string()))??;
+    let frontchannel = FrontChannelUrls::from_config(&config);
     let state = Arc::new(State {
         config,
         authority: authority.clone(),
         keys: KeyRing::new(key),
         grants: Grants::default(),
+        sign_ins: SignIns::default(),
+        frontchannel,
         tamper: Mutex::new(None),
         token_requests: AtomicUsize::new(0),
         refresh_requests: AtomicUsize::new(0),
@@ -302,9 +317,27 @@ impl Emulator {
     }
 
     /// The sign-in sessions (`sid`, as in ID tokens and front-channel logout) of `username`,
-    /// oldest first.
+    /// oldest first, signed out or not.
     pub fn sign_in_sessions(&self, username: &str) -> Vec<String> {
-        self.state.grants.sids_of(username)
+        self.state.sign_ins.sids_of(username)
+    }
+
+    /// Set (`Some`) or remove (`None`) an app registration's front-channel logout URL while the
+    /// emulator runs, as an admin would in the portal: sign-outs from now on load it. Fails when
+    /// no app has `client_id` or the URL is not an absolute http(s) URL without fragment.
+    pub fn set_frontchannel_logout_url(
+        &self,
+        client_id: &str,
+        url: Option<&str>,
+    ) -> Result<(), EmulatorError> {
+        if self.state.config.app(client_id).is_none() {
+            return Err(EmulatorError::InvalidConfig(vec![format!(
+                "no app registration has client_id {client_id:?}"
+            )]));
+        }
+        self.state.frontchannel.set(client_id, url).map_err(|why| {
+            EmulatorError::InvalidConfig(vec![format!("frontchannel_logout_url: {why}")])
+        })
     }
 
     /// The `expires_in` of user access tokens issued from now on (default 3600 seconds).

@@ -1,5 +1,5 @@
-//! The emulator's HTML: directory page, user picker, error pages and sign-out, each under a
-//! banner that says this is not Microsoft. Also the sign-out endpoint, which is mostly a page.
+//! The emulator's HTML: directory page, user picker and error pages, each under a banner that
+//! says this is not Microsoft (the sign-out page lives with its endpoint in `logout`).
 //!
 //! Every value from a request or the config is HTML-escaped.
 
@@ -9,7 +9,7 @@ use crate::body::Body;
 
 use super::config::{AppConfig, TenantConfig, UserConfig};
 use super::http::{self, Params};
-use super::protocol::{html_escape as esc, origin_matches, AadError, Trace};
+use super::protocol::{html_escape as esc, AadError, Trace};
 use super::tenancy::TenantPath;
 use super::State;
 
@@ -18,7 +18,8 @@ const BANNER: &str =
     Microsoft identity EMULATOR — for development and tests only. Anyone can sign in as anyone; \
     never expose it.</div>";
 
-fn layout(title: &str, body: &str) -> String {
+/// A whole page: `body` (already HTML) under the banner.
+pub(super) fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — identity \
          emulator</title><style>body{{font-family:system-ui,sans-serif;margin:0}}main{{padding:16px 24px;\
@@ -50,11 +51,12 @@ pub(crate) fn home(state: &State) -> Response<Body> {
         .iter()
         .map(|a| {
             format!(
-                "<tr><td>{}</td><td><code>{}</code></td><td>{:?}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td><code>{}</code></td><td>{:?}</td><td>{}</td><td>{}</td></tr>",
                 esc(&a.name),
                 esc(&a.client_id),
                 a.sign_in_audience,
-                esc(&a.redirect_uris.join(" "))
+                esc(&a.redirect_uris.join(" ")),
+                esc(&state.frontchannel.get(&a.client_id).unwrap_or_default())
             )
         })
         .collect();
@@ -78,7 +80,7 @@ pub(crate) fn home(state: &State) -> Response<Body> {
         "<h1>Microsoft identity emulator</h1>\
          <p>Authority: <code>{authority}</code>. Discovery: <code>{authority}/common/v2.0/.well-known/openid-configuration</code></p>\
          <h2>Tenants</h2><table><tr><th>Name</th><th>Id</th><th>Domains</th></tr>{tenants}</table>\
-         <h2>Apps</h2><table><tr><th>Name</th><th>Client id</th><th>Accounts</th><th>Redirect URIs</th></tr>{apps}</table>\
+         <h2>Apps</h2><table><tr><th>Name</th><th>Client id</th><th>Accounts</th><th>Redirect URIs</th><th>Front-channel logout URL</th></tr>{apps}</table>\
          <h2>Users</h2><table><tr><th>Username</th><th>Name</th><th>Tenant</th><th>oid</th><th>Groups</th><th>Roles</th></tr>{users}</table>"
     );
     http::html(StatusCode::OK, layout("Directory", &body))
@@ -183,33 +185,4 @@ pub(crate) fn error_lookup(query: &Params) -> Response<Body> {
         esc(code)
     );
     http::html(StatusCode::OK, layout("Error lookup", &body))
-}
-
-/// `/{tenant}/oauth2/v2.0/logout`: redirect to `post_logout_redirect_uri` when it sits on the
-/// origin of a redirect URI registered for the app (any app when no `client_id` is given);
-/// otherwise a "signed out" page, as Microsoft does.
-pub(crate) fn logout(state: &State, params: &Params) -> Response<Body> {
-    let target = params
-        .get("post_logout_redirect_uri")
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty());
-    if let Some(target) = target {
-        let client = params.get("client_id");
-        let allowed = state
-            .config
-            .apps
-            .iter()
-            .filter(|a| client.is_none_or(|c| a.client_id.eq_ignore_ascii_case(c)))
-            .flat_map(|a| &a.redirect_uris)
-            .any(|r| origin_matches(r, target));
-        // Redirect to the parsed form: it is normalised and cannot carry header-breaking bytes.
-        if let (true, Ok(url)) = (allowed, url::Url::parse(target)) {
-            tracing::info!("emulator: signed out, redirecting");
-            return http::redirect(url.as_str());
-        }
-        tracing::info!("emulator: signed out, post_logout_redirect_uri not registered");
-    }
-    let body = "<h1>You signed out of your account</h1>\
-                <p>It's a good idea to close all browser windows.</p>";
-    http::html(StatusCode::OK, layout("Signed out", body))
 }

@@ -12,7 +12,7 @@ use crate::body::Body;
 use super::http::{self, parse_params};
 use super::protocol::Trace;
 use super::tenancy::{unknown_tenant, TenantPath};
-use super::{authorize, discovery, graph, pages, token, State};
+use super::{authorize, discovery, graph, logout, pages, sso, token, State};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
@@ -102,18 +102,20 @@ async fn tenant_endpoint(
         Endpoint::DiscoveryV1 => discovery::openid_configuration_v1(state, &tenant),
         Endpoint::KeysV1 => discovery::jwks_v1(state),
         Endpoint::Authorize => {
+            let browser = sso::browser_from(req.headers());
             let params = match form_or_query(req, query).await {
                 Ok(p) => p,
                 Err(resp) => return resp,
             };
-            authorize::authorize(state, &tenant, &params)
+            authorize::authorize(state, &tenant, &params, browser)
         }
         Endpoint::Logout => {
+            let browser = sso::browser_from(req.headers());
             let params = match form_or_query(req, query).await {
                 Ok(p) => p,
                 Err(resp) => return resp,
             };
-            pages::logout(state, &params)
+            logout::end_session(state, &params, browser.as_deref())
         }
         Endpoint::Token => token::token(state, &tenant, req).await,
     }
