@@ -1,7 +1,18 @@
 //! The gateway: shared state, and the story of one request ([`Gateway::handle`]).
 //!
 //! Nothing below this module knows the order of the steps; nothing above it knows how a step
-//! works.
+//! works. Starting and serving the gateway is in [`serve`]; who a request is from (bearer token
+//! or session, renewed when due) in [`caller`]; what a request's access-log line says in
+//! [`trace`].
+
+mod caller;
+mod serve;
+mod trace;
+
+pub use caller::Caller;
+pub use serve::{config_summary, serve, start, start_with_admin, Listeners, Serving};
+use trace::{note, RequestScope, Trace, REQUEST};
+pub use trace::{note_decision, note_identity, note_route, reference};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -10,7 +21,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use http::header::ACCEPT;
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
-use tokio::net::TcpListener;
 use url::Url;
 
 use crate::body::{self, Body};
@@ -23,11 +33,8 @@ use crate::pages::{self, Branding};
 use crate::policy::{self, Policy, Route, Verdict};
 use crate::proxy::{self, ForwardContext, Proxy, ProxyError};
 use crate::respond::{self, Audience, Failure};
-use crate::session::{
-    self, Codec, RenewError, Renewal, RequestCookies, Resumed, Session, Sessions,
-};
-use crate::sites::{SiteSwitch, Sites};
-use crate::{bearer, endpoints, logging, redirect, server};
+use crate::session::{self, Codec, RequestCookies, Sessions};
+use crate::{endpoints, logging, redirect};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -89,171 +96,6 @@ impl Drop for Gateway {
             }
         }
     }
-}
-
-/// Build the gateway from `config` and serve it on `listener`. Discovery and keys load in the
-/// background (with retries); `/readyz` says when sign-in is possible.
-pub async fn start(config: Config, listener: TcpListener) -> Result<server::Running, StartError> {
-    Ok(start_with_admin(config, listener, None).await?.0)
-}
-
-/// [`start`], plus the admin listener (`/metrics`, `/status`) when one is given.
-pub async fn start_with_admin(
-    config: Config,
-    listener: TcpListener,
-    admin: Option<TcpListener>,
-) -> Result<(server::Running, Option<server::Running>), StartError> {
-    let serving = serve(
-        config,
-        Listeners {
-            gateway: listener,
-            admin,
-            redirect_http: None,
-        },
-    )
-    .await?;
-    Ok((serving.gateway, serving.admin))
-}
-
-/// The sockets entrance serves on, bound by the caller.
-pub struct Listeners {
-    pub gateway: TcpListener,
-    /// `/metrics` and `/status`.
-    pub admin: Option<TcpListener>,
-    /// `listen.redirect_http`: redirects everything to https.
-    pub redirect_http: Option<TcpListener>,
-}
-
-/// What [`serve`] started.
-pub struct Serving {
-    pub gateway: server::Running,
-    pub admin: Option<server::Running>,
-    pub redirect_http: Option<server::Running>,
-    /// Reload the config into service.
-    pub sites: SiteSwitch,
-    /// The certificate in use, reloaded when its files change (with `listen.tls`).
-    pub certificate: Option<crate::tls::CertReloader>,
-}
-
-/// Serve every site of `config` on `listeners`: HTTPS when `listen.tls` is set (HTTP/2 and
-/// HTTP/1.1), with the configured limits.
-pub async fn serve(config: Config, listeners: Listeners) -> Result<Serving, StartError> {
-    let sites = Sites::new(&config)?;
-    sites.start();
-    let default = sites.default_site().clone();
-    tracing::info!(
-        listen = %listeners.gateway.local_addr()?,
-        public_url = %default.settings.public_url,
-        hosts = config.hosts.len(),
-        upstreams = config.upstreams.len(),
-        tls = config.tls.is_some(),
-        discovery = %default.provider.discovery_url(),
-        redirect_uri = %redirect_uri(&default.settings.public_url),
-        "entrance is serving"
-    );
-    let switch = SiteSwitch::new(sites);
-    let admin = match listeners.admin {
-        Some(listener) => {
-            let status_switch = switch.clone();
-            Some(crate::admin::spawn(
-                listener,
-                crate::admin::StatusSource {
-                    version: env!("CARGO_PKG_VERSION"),
-                    current: Box::new(move || {
-                        let sites = status_switch.current();
-                        (
-                            sites.summary().clone(),
-                            sites.default_site().provider.clone(),
-                        )
-                    }),
-                    metrics: default.metrics.clone(),
-                },
-            )?)
-        }
-        None => None,
-    };
-    let (tls, certificate) = match &config.tls {
-        Some(files) => {
-            // Hosts with a certificate of their own get it by SNI; every other name the default.
-            let by_name: Vec<_> = config
-                .hosts
-                .iter()
-                .filter_map(|host| Some((host.names.clone(), host.tls.clone()?)))
-                .collect();
-            let (server_config, reloader) = crate::tls::server_config_for(files, &by_name)
-                .map_err(|e| StartError::Tls(e.to_string()))?;
-            reloader.watch(CERTIFICATE_CHECK_INTERVAL);
-            (Some(server_config), Some(reloader))
-        }
-        None => (None, None),
-    };
-    let https_port = listeners.gateway.local_addr()?.port();
-    let redirect_http = match listeners.redirect_http {
-        Some(listener) => {
-            let public_port = default
-                .settings
-                .public_url
-                .port_or_known_default()
-                .unwrap_or(https_port);
-            Some(server::spawn_redirect_to_https(listener, public_port)?)
-        }
-        None => None,
-    };
-    let serving_switch = switch.clone();
-    let gateway = server::spawn_with(
-        listeners.gateway,
-        server::ServeOptions {
-            tls,
-            limits: config.limits,
-        },
-        move |req, peer| {
-            let switch = serving_switch.clone();
-            async move { switch.serve(req, peer).await }
-        },
-        Some(default.metrics.clone()),
-    )?;
-    Ok(Serving {
-        gateway,
-        admin,
-        redirect_http,
-        sites: switch,
-        certificate,
-    })
-}
-
-/// How often the TLS certificate files are checked for a new certificate.
-const CERTIFICATE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// What the status page shows of the config: no secrets, no credentials.
-pub fn config_summary(config: &Config) -> serde_json::Value {
-    serde_json::json!({
-        "public_url": config.public_url.as_str(),
-        "upstream": config.upstream.as_str(),
-        "authority": config.provider.authority.as_str(),
-        "tenant": config.provider.tenant,
-        "client_id": config.provider.client_id,
-        "credential": config.provider.credential.kind(),
-        "routes": config.routes.len(),
-        "api_enabled": config.api.enabled,
-        "session_lifetime_secs": config.session.lifetime.as_secs(),
-        "session_idle_timeout_secs": config.session.idle_timeout.map(|d| d.as_secs()),
-        "session_store": match config.session.store {
-            crate::config::SessionStoreConfig::Cookie => "cookie",
-            crate::config::SessionStoreConfig::Redis(_) => "redis",
-        },
-        "session_secrets": config.session.secrets.len(),
-        "tls": config.tls.is_some(),
-        "hosts": config.hosts.iter().map(|h| h.public_url.as_str()).collect::<Vec<_>>(),
-        "upstreams": config
-            .upstreams
-            .iter()
-            .map(|u| format!("{} -> {}", u.prefix, match &u.target {
-                crate::upstream::Target::Url(url) => url.to_string(),
-                crate::upstream::Target::Unix(path) => format!("unix:{}", path.display()),
-            }))
-            .collect::<Vec<_>>(),
-        "trusted_proxies": config.trusted_proxies.nets().iter().map(|n| n.to_string()).collect::<Vec<_>>(),
-    })
 }
 
 /// public_url + `/oauth2/callback`: the redirect URI to register.
@@ -469,142 +311,6 @@ impl Gateway {
         }
     }
 
-    /// The identity of the request: a valid bearer token when API tokens are accepted and one
-    /// is sent (an invalid one is a 401, never a fallback to cookies), else the session.
-    pub async fn caller(&self, headers: &HeaderMap, now: i64) -> Result<Caller, Failure> {
-        if let (Some(audiences), Some(token)) =
-            (&self.settings.api_audiences, bearer::token_from(headers))
-        {
-            return match self.provider.validate_bearer(token, audiences, now).await {
-                Ok(who) => {
-                    self.metrics.bearer("valid");
-                    Ok(Caller {
-                        who: Some(who),
-                        ..Caller::default()
-                    })
-                }
-                Err(why) => {
-                    self.metrics.bearer("invalid");
-                    note_decision("invalid_token");
-                    tracing::info!(reason = %why, "refused a bearer token");
-                    Err(Failure::InvalidToken(why))
-                }
-            };
-        }
-        self.resume(headers, now, false).await
-    }
-
-    /// The browser's session, kept alive and renewed when due (`force`: renew now). A session
-    /// that ended (renewal refused, idle, signed out elsewhere) is no session, and its cookies
-    /// are cleared.
-    pub async fn resume(
-        &self,
-        headers: &HeaderMap,
-        now: i64,
-        force: bool,
-    ) -> Result<Caller, Failure> {
-        let cookies = RequestCookies::from_headers(headers);
-        let resumed = self
-            .sessions
-            .resume(&cookies, now, force, |old| self.renew(old, now))
-            .await;
-        match resumed {
-            Ok(Resumed::Active {
-                session,
-                set_cookies,
-            }) => Ok(Caller {
-                who: Some(session.identity.clone()),
-                session: Some(*session),
-                set_cookies,
-            }),
-            Ok(Resumed::None { clear }) => Ok(Caller {
-                set_cookies: clear,
-                ..Caller::default()
-            }),
-            Ok(Resumed::Ended { clear, reason }) => {
-                self.metrics.session_ended(reason);
-                note(|t| t.decision = format!("session_ended:{reason}"));
-                Ok(Caller {
-                    set_cookies: clear,
-                    ..Caller::default()
-                })
-            }
-            Err(error) => {
-                self.metrics.session_store_error();
-                Err(Failure::SessionStoreUnavailable(error.to_string()))
-            }
-        }
-    }
-
-    /// Renew `old` with its refresh token: the same user, re-read (groups from Graph again when
-    /// that is where they came from), with the new refresh token.
-    async fn renew(&self, old: Session, now: i64) -> Result<Session, RenewError> {
-        let Some(renewal) = &old.renewal else {
-            return Ok(old);
-        };
-        let signed_in = match self.provider.renew(&renewal.refresh_token.0, now).await {
-            Ok(signed_in) => signed_in,
-            Err(oidc::OidcError::TokenRejected { error, codes, .. })
-                if crate::microsoft::ends_session(&error, &codes) =>
-            {
-                self.metrics.session_renewal("refused");
-                let code = codes
-                    .first()
-                    .map(|c| format!(" AADSTS{c}"))
-                    .unwrap_or_default();
-                let reason = format!("{error}{code}");
-                logging::audit::refresh_failed(
-                    &old.identity.oid,
-                    &old.identity.tid,
-                    &reason,
-                    &reference(),
-                );
-                return Err(RenewError::Refused(reason));
-            }
-            Err(error) => {
-                self.metrics.session_renewal("failed");
-                return Err(RenewError::Transient(error.to_string()));
-            }
-        };
-        let user = match endpoints::callback::user_from(self, signed_in, renewal.groups_from_graph)
-            .await
-        {
-            Ok(user) => user,
-            Err(failure) => {
-                // Graph failed: keep the groups the session has rather than drop them.
-                self.metrics.session_renewal("failed");
-                return Err(RenewError::Transient(failure.to_string()));
-            }
-        };
-        if user.identity.oid != old.identity.oid || user.identity.tid != old.identity.tid {
-            self.metrics.session_renewal("refused");
-            return Err(RenewError::Refused(
-                "the renewed ID token is for another user".into(),
-            ));
-        }
-        self.metrics.session_renewal("renewed");
-        tracing::info!(oid = %old.identity.oid, "session renewed with its refresh token");
-        let margin = self.sessions.refresh_margin();
-        let renewal = user.renewal(now, margin).or_else(|| {
-            // No new refresh token: the old one stays in use.
-            let mut kept = Renewal::new(
-                renewal.refresh_token.clone(),
-                now,
-                user.access_lifetime(),
-                margin,
-            );
-            kept.groups_from_graph = user.groups_from_graph;
-            Some(kept)
-        });
-        Ok(Session {
-            identity: user.identity,
-            sid: user.sid.or(old.sid.clone()),
-            login_hint: user.login_hint.or(old.login_hint.clone()),
-            renewal,
-            ..old
-        })
-    }
-
     /// 6a. Send an allowed (or public) request upstream with the identity headers.
     async fn forward(
         &self,
@@ -734,16 +440,6 @@ impl Gateway {
     }
 }
 
-/// Who a request is from, and the cookies its answer must carry.
-#[derive(Default)]
-pub struct Caller {
-    pub who: Option<Identity>,
-    /// The browser session, when the caller is one.
-    pub session: Option<Session>,
-    /// `Set-Cookie` values: a renewed session, or the deletion of an ended one.
-    pub set_cookies: Vec<String>,
-}
-
 /// Accepted `aud` values for API tokens: the client id, `api://{client id}`, and `api.audiences`.
 fn api_audiences(config: &Config) -> Vec<String> {
     let client_id = &config.provider.client_id;
@@ -775,62 +471,6 @@ pub fn audience(headers: &HeaderMap) -> Audience {
     } else {
         Audience::Api
     }
-}
-
-/// The id that ties an error page to its log lines: the request id inside a request, a fresh
-/// random one elsewhere.
-pub fn reference() -> String {
-    REQUEST
-        .try_with(|r| r.id.clone())
-        .unwrap_or_else(|_| oidc::attempt::random_token(9))
-}
-
-tokio::task_local! {
-    /// The request being handled: its id, and what the story decided (for the access log).
-    static REQUEST: RequestScope;
-}
-
-#[derive(Clone)]
-struct RequestScope {
-    id: String,
-    trace: Arc<Mutex<Trace>>,
-}
-
-/// What the access log and metrics say about a request, noted by the steps as they decide.
-#[derive(Clone, Default)]
-struct Trace {
-    decision: String,
-    route: String,
-    oid: Option<String>,
-    tid: Option<String>,
-    upstream_ms: Option<f64>,
-}
-
-/// Note something about the current request (no-op outside one).
-fn note(f: impl FnOnce(&mut Trace)) {
-    let _ = REQUEST.try_with(|r| {
-        if let Ok(mut trace) = r.trace.lock() {
-            f(&mut trace);
-        }
-    });
-}
-
-/// Note the route that decided the current request (a forward-auth check's original route).
-pub fn note_route(route: &Route<'_>) {
-    note(|t| t.route = route.label());
-}
-
-/// Note the decision taken for the current request, for its access-log line.
-pub fn note_decision(decision: &str) {
-    note(|t| t.decision = decision.to_owned());
-}
-
-/// Note who the current request is from.
-pub fn note_identity(who: &Identity) {
-    note(|t| {
-        t.oid = Some(who.oid.clone());
-        t.tid = Some(who.tid.clone());
-    });
 }
 
 /// Seconds since the Unix epoch. The only clock read on the request path.
