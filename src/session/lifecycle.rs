@@ -345,14 +345,10 @@ impl Sessions {
     {
         // One flight per session and refresh token: every request carrying this generation of
         // the session shares it; the renewed session (a new refresh token) starts a new one.
-        let generation = session.renewal.as_ref().map_or_else(String::new, |r| {
-            use sha2::{Digest, Sha256};
-            Sha256::digest(r.refresh_token.0.as_bytes())
-                .iter()
-                .take(8)
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        });
+        let generation = session
+            .renewal
+            .as_ref()
+            .map_or_else(String::new, |r| super::digest_hex(&r.refresh_token.0, 8));
         let key = format!("{}:{generation}", session.id);
         let (result, _) = self
             .flights

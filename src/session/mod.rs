@@ -20,6 +20,17 @@ use crate::oidc::attempt::random_token;
 pub use cookies::{Codec, CookieError, RequestCookies};
 pub use lifecycle::{RenewError, Resumed, Sessions, SessionsError, StoreError};
 
+/// The first `bytes` bytes of the SHA-256 of `text`, in hex: a session id as Redis keys show it,
+/// a refresh token as a renewal's key. Never reversible to the value.
+pub(crate) fn digest_hex(text: &str, bytes: usize) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(bytes)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A signed-in user's session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {

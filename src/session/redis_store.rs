@@ -17,7 +17,6 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{AsyncConnectionConfig, Cmd, ConnectionInfo, FromRedisValue, IntoConnectionInfo};
-use sha2::{Digest, Sha256};
 
 use super::{Codec, Session, StoreError};
 use crate::config::{RedisConfig, RedisConnection};
@@ -336,11 +335,7 @@ impl RedisStore {
 
 /// The id as it appears in Redis keys.
 fn hash(id: &str) -> String {
-    Sha256::digest(id.as_bytes())
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    super::digest_hex(id, 16)
 }
 
 /// A Redis error in words, never with a URL (it may carry a password).
