@@ -35,12 +35,20 @@ pub struct Sites {
 }
 
 impl Sites {
-    /// Build (but not start) every site of `config`.
-    pub fn new(config: &Config) -> Result<Sites, StartError> {
-        let default = Arc::new(Gateway::new(config)?);
+    /// Build (but not start) every site of `config`. `previous`: the sites it replaces, whose
+    /// sites of the same public URL hand over what they remember of ended sessions.
+    pub fn new(config: &Config, previous: Option<&Sites>) -> Result<Sites, StartError> {
+        let build = |config: &Config| -> Result<Arc<Gateway>, StartError> {
+            let mut site = Gateway::new(config)?;
+            if let Some(before) = previous.and_then(|p| p.site_for(&config.public_url)) {
+                site.sessions.adopt_revocations(&before.sessions);
+            }
+            Ok(Arc::new(site))
+        };
+        let default = build(config)?;
         let mut by_host = HashMap::new();
         for host in &config.hosts {
-            let site = Arc::new(Gateway::new(&site_config(config, host))?);
+            let site = build(&site_config(config, host))?;
             for name in &host.names {
                 by_host.insert(name.to_ascii_lowercase(), site.clone());
             }
@@ -74,6 +82,13 @@ impl Sites {
         );
         let name = host_name(&view.host);
         self.by_host.get(&name).unwrap_or(&self.default)
+    }
+
+    /// The site whose public URL is `public_url`.
+    fn site_for(&self, public_url: &url::Url) -> Option<Arc<Gateway>> {
+        self.all()
+            .into_iter()
+            .find(|site| site.settings.public_url == *public_url)
     }
 
     /// Every distinct site, the top-level one first.
@@ -137,7 +152,7 @@ impl SiteSwitch {
     /// Put `config` into service: build its sites, wait until their identity providers are
     /// ready, then swap. On any failure the sites in service stay as they are.
     pub async fn reload(&self, config: &Config) -> Result<(), ReloadError> {
-        let sites = Sites::new(config).map_err(ReloadError::Start)?;
+        let sites = Sites::new(config, Some(&self.current())).map_err(ReloadError::Start)?;
         sites.start();
         let waited = tokio::time::timeout(READY_WAIT, async {
             while !sites.is_ready() {
@@ -200,6 +215,75 @@ fn host_name(host: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cookie header carrying what `set_cookies` set.
+    fn sent_back(set_cookies: &[String]) -> crate::session::RequestCookies {
+        let pairs: Vec<&str> = set_cookies
+            .iter()
+            .filter_map(|c| c.split(';').next())
+            .collect();
+        let mut headers = http::HeaderMap::new();
+        if let Ok(value) = http::HeaderValue::from_str(&pairs.join("; ")) {
+            headers.insert(http::header::COOKIE, value);
+        }
+        crate::session::RequestCookies::from_headers(&headers)
+    }
+
+    #[tokio::test]
+    async fn a_reload_does_not_forget_a_front_channel_logout() {
+        let yaml = "
+public_url: https://app.example.com
+upstream: http://127.0.0.1:8080
+provider:
+  tenant: 11111111-2222-3333-4444-555555555555
+  client_id: my-client
+  client_secret: s3cr3t-client-value
+session:
+  secret: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
+";
+        let config = match crate::config::load_str(yaml, &|_| None) {
+            Ok(config) => config,
+            Err(error) => panic!("{error}"),
+        };
+        let Ok(before) = Sites::new(&config, None) else {
+            panic!("sites did not build");
+        };
+        let now = 1_000_000;
+        let who = crate::identity::Identity {
+            oid: "o".into(),
+            tid: "t".into(),
+            sub: "s".into(),
+            name: None,
+            preferred_username: None,
+            email: None,
+            groups: vec![],
+            roles: vec![],
+            caller: None,
+        };
+        let session = crate::session::Session::new(who, Some("sid-1".into()), now, 3600);
+        let sessions = &before.default_site().sessions;
+        let Ok(set) = sessions
+            .start(&session, &crate::session::RequestCookies::default(), now)
+            .await
+        else {
+            panic!("no cookie");
+        };
+        let cookies = sent_back(&set);
+        assert!(sessions.end_sid("sid-1", now + 1).await.is_ok());
+
+        let Ok(after) = Sites::new(&config, Some(&before)) else {
+            panic!("sites did not build");
+        };
+        let resumed = after
+            .default_site()
+            .sessions
+            .resume(&cookies, now + 2, false, |s| async move { Ok(s) })
+            .await;
+        assert!(
+            matches!(resumed, Ok(crate::session::Resumed::Ended { .. })),
+            "the reloaded config let a logged-out session back in: {resumed:?}"
+        );
+    }
 
     #[test]
     fn host_names_lose_their_port_and_case() {

@@ -55,7 +55,7 @@ pub struct Serving {
 /// Serve every site of `config` on `listeners`: HTTPS when `listen.tls` is set (HTTP/2 and
 /// HTTP/1.1), with the configured limits.
 pub async fn serve(config: Config, listeners: Listeners) -> Result<Serving, StartError> {
-    let sites = Sites::new(&config)?;
+    let sites = Sites::new(&config, None)?;
     sites.start();
     let default = sites.default_site().clone();
     tracing::info!(

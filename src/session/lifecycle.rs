@@ -75,7 +75,9 @@ enum Store {
 pub struct Sessions {
     codec: Codec,
     store: Store,
-    revoked: Revocations,
+    /// Shared with the sessions of the config this one replaced (a reload must not forget a
+    /// front-channel logout).
+    revoked: std::sync::Arc<Revocations>,
     flights: Flights<Result<Session, RenewError>>,
     lifetime: i64,
     idle: Option<i64>,
@@ -98,12 +100,18 @@ impl Sessions {
         Ok(Sessions {
             codec,
             store,
-            revoked: Revocations::default(),
+            revoked: std::sync::Arc::new(Revocations::default()),
             flights: Flights::default(),
             lifetime: seconds(config.lifetime),
             idle: config.idle_timeout.map(seconds),
             margin: seconds(config.refresh),
         })
+    }
+
+    /// Keep remembering the front-channel logouts `previous` knows (the sessions of the config
+    /// this one replaces on reload).
+    pub fn adopt_revocations(&mut self, previous: &Sessions) {
+        self.revoked = previous.revoked.clone();
     }
 
     /// The cookie codec (attempt cookies, stripping entrance's cookies before the upstream).
