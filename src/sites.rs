@@ -249,17 +249,7 @@ session:
             panic!("sites did not build");
         };
         let now = 1_000_000;
-        let who = crate::identity::Identity {
-            oid: "o".into(),
-            tid: "t".into(),
-            sub: "s".into(),
-            name: None,
-            preferred_username: None,
-            email: None,
-            groups: vec![],
-            roles: vec![],
-            caller: None,
-        };
+        let who = crate::session::user_for_tests("o");
         let session = crate::session::Session::new(who, Some("sid-1".into()), now, 3600);
         let sessions = &before.default_site().sessions;
         let Ok(set) = sessions

@@ -5,7 +5,6 @@ use http::{HeaderMap, HeaderValue};
 
 use super::*;
 use crate::config::{SessionConfig, SessionStoreConfig};
-use crate::identity::Identity;
 use crate::secret::Secret;
 use crate::session::{RefreshToken, Renewal};
 
@@ -24,17 +23,7 @@ fn config(idle: Option<u64>) -> SessionConfig {
 
 fn alice(now: i64, sid: &str) -> Session {
     let mut session = Session::new(
-        Identity {
-            oid: "o-alice".into(),
-            tid: "t".into(),
-            sub: "s".into(),
-            name: None,
-            preferred_username: None,
-            email: None,
-            groups: vec![],
-            roles: vec![],
-            caller: None,
-        },
+        crate::session::user_for_tests("o-alice"),
         Some(sid.into()),
         now,
         8 * 3600,

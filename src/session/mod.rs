@@ -127,22 +127,28 @@ impl Renewal {
     }
 }
 
+/// A user with ids only (`oid` as given, tenant `t`), for the session tests of this crate.
+#[cfg(test)]
+pub(crate) fn user_for_tests(oid: &str) -> Identity {
+    Identity {
+        oid: oid.into(),
+        tid: "t".into(),
+        sub: "s".into(),
+        name: None,
+        preferred_username: None,
+        email: None,
+        groups: vec![],
+        roles: vec![],
+        caller: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn who() -> Identity {
-        Identity {
-            oid: "o".into(),
-            tid: "t".into(),
-            sub: "s".into(),
-            name: None,
-            preferred_username: None,
-            email: None,
-            groups: vec![],
-            roles: vec![],
-            caller: None,
-        }
+        user_for_tests("o")
     }
 
     #[test]
