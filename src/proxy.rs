@@ -10,7 +10,6 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
@@ -57,10 +56,6 @@ pub struct Proxy {
     upstreams: Arc<Upstreams>,
     /// One per upstream, in the same order.
     pools: Arc<[Pool]>,
-    /// Set only by the single-URL [`Proxy::new`] when its URL is unusable: every request then
-    /// fails with [`ProxyError::Connect`] and this reason, as before upstreams were validated at
-    /// start.
-    unusable: Option<Arc<str>>,
 }
 
 /// Facts about the client connection the proxy needs (already decided by the gateway).
@@ -84,7 +79,7 @@ pub struct ForwardContext<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     /// The upstream refused, could not be reached in its connect timeout, or failed the TLS
-    /// handshake (or its URL is unusable). The source says which upstream and why.
+    /// handshake. The source says which upstream and why.
     #[error("could not connect to the upstream")]
     Connect(#[source] BoxError),
     /// No response headers from the upstream within its response-header timeout.
@@ -99,19 +94,6 @@ pub enum ProxyError {
 }
 
 impl Proxy {
-    /// A proxy to the single `upstream` URL (`http(s)://host:port[/base]`, all paths), waiting
-    /// `timeout` for response headers. Infallible for the gateway's sake: an unusable URL fails
-    /// every request with [`ProxyError::Connect`]. Prefer [`Proxy::from_upstreams`], which
-    /// reports a bad upstream at start.
-    pub fn new(upstream: &url::Url, timeout: Duration) -> Self {
-        let single = UpstreamConfig::single(upstream.clone(), timeout);
-        Proxy::from_upstreams(std::slice::from_ref(&single)).unwrap_or_else(|error| Proxy {
-            upstreams: Arc::new(Upstreams::default()),
-            pools: Arc::from(Vec::new()),
-            unusable: Some(Arc::from(error.to_string())),
-        })
-    }
-
     /// A proxy to every upstream of `configs` (longest prefix wins), with TLS files read now.
     pub fn from_upstreams(configs: &[UpstreamConfig]) -> Result<Self, UpstreamError> {
         let upstreams = Upstreams::new(configs)?;
@@ -119,7 +101,6 @@ impl Proxy {
         Ok(Proxy {
             upstreams: Arc::new(upstreams),
             pools: Arc::from(pools),
-            unusable: None,
         })
     }
 
@@ -138,9 +119,6 @@ impl Proxy {
         client_upgrade: Option<OnUpgrade>,
         ctx: &ForwardContext<'_>,
     ) -> Result<Response<Body>, ProxyError> {
-        if let Some(reason) = &self.unusable {
-            return Err(ProxyError::Connect(reason.to_string().into()));
-        }
         check_origin_form(ctx.path_and_query)?;
         let selected = self
             .select(ctx.path_and_query)
@@ -227,7 +205,6 @@ impl std::fmt::Debug for Proxy {
                     .map(|upstream| (&upstream.config.prefix, &upstream.config.target))
                     .collect::<Vec<_>>(),
             )
-            .field("unusable", &self.unusable)
             .finish()
     }
 }

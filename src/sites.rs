@@ -186,9 +186,6 @@ pub fn site_config(config: &Config, host: &HostConfig) -> Config {
     let mut site = config.clone();
     site.public_url = host.public_url.clone();
     site.upstreams = host.upstreams.clone();
-    if let Some(crate::upstream::Target::Url(url)) = host.upstreams.first().map(|u| &u.target) {
-        site.upstream = url.clone();
-    }
     site.routes = host.routes.clone();
     if let Some(rules) = &host.authorization {
         site.authorization.rules = rules.clone();

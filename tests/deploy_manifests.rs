@@ -484,11 +484,13 @@ fn the_sidecar_app_is_reachable_only_through_entrance() {
 
     // The app binds loopback, on the port entrance forwards to, and declares no port.
     assert_eq!(
-        config.upstream.host_str(),
+        upstream_url(&config).host_str(),
         Some("127.0.0.1"),
         "sidecar upstream"
     );
-    let upstream_port = config.upstream.port().expect("an explicit upstream port");
+    let upstream_port = upstream_url(&config)
+        .port()
+        .expect("an explicit upstream port");
     let app = container(pod.pod, "app");
     let args: Vec<&str> = seq(&app["args"]).iter().map(string).collect();
     assert!(
@@ -571,7 +573,8 @@ fn the_gateway_fronts_the_app_service_and_survives_disruption() {
         selects(from, labels),
         "the NetworkPolicy must admit entrance's pods"
     );
-    let upstream_host = config.upstream.host_str().unwrap_or("");
+    let upstream = upstream_url(&config);
+    let upstream_host = upstream.host_str().unwrap_or("");
     assert!(
         string(&policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
             .starts_with(upstream_host),
@@ -809,4 +812,12 @@ fn the_helm_chart_renders_the_same_probes_security_and_identity() {
         args.contains(&format!("-listen=127.0.0.1:{app_port}").as_str()),
         "{args:?}"
     );
+}
+
+/// The URL of the config's only upstream (the example configs have one).
+fn upstream_url(config: &entrance::config::Config) -> url::Url {
+    match &config.upstreams[0].target {
+        entrance::upstream::Target::Url(url) => url.clone(),
+        other => panic!("the example's upstream is not a URL: {other:?}"),
+    }
 }

@@ -63,8 +63,14 @@ fn minimal_config_loads_with_defaults() {
     let config = load_str(MINIMAL, &no_env).unwrap();
     assert_eq!(config.listen, "127.0.0.1:4180".parse().unwrap());
     assert_eq!(config.public_url.as_str(), "https://app.example.com/");
-    assert_eq!(config.upstream.as_str(), "http://127.0.0.1:8080/");
-    assert_eq!(config.upstream_timeout, Duration::from_secs(30));
+    assert_eq!(
+        config.upstreams[0].target,
+        crate::upstream::Target::Url("http://127.0.0.1:8080/".parse().unwrap())
+    );
+    assert_eq!(
+        config.upstreams[0].timeouts.response_header,
+        Duration::from_secs(30)
+    );
     let p = &config.provider;
     assert_eq!(p.authority.as_str(), "https://login.microsoftonline.com/");
     assert_eq!(p.tenant, "11111111-2222-3333-4444-555555555555");

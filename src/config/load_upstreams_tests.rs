@@ -26,16 +26,13 @@ fn the_single_upstream_form_is_one_entry_for_every_path() {
     assert!(!only.strip_prefix && !only.preserve_host);
     assert_eq!(only.timeouts, Timeouts::default());
     assert_eq!(only.tls, UpstreamTls::default());
-    // The old fields stay filled for the code that still reads them.
-    assert_eq!(config.upstream.as_str(), "http://127.0.0.1:8080/");
-    assert_eq!(config.upstream_timeout, Duration::from_secs(30));
+    assert_eq!(only.timeouts.response_header, Duration::from_secs(30));
 
     let config = load_str(&format!("{MINIMAL}upstream_timeout: 45s\n"), &no_env).unwrap();
     assert_eq!(
         config.upstreams[0].timeouts.response_header,
         Duration::from_secs(45)
     );
-    assert_eq!(config.upstream_timeout, Duration::from_secs(45));
 }
 
 #[test]
@@ -97,8 +94,6 @@ upstream_timeout: 20s
     assert!(!rest.strip_prefix && !rest.preserve_host);
     // upstream_timeout is the default response-header timeout of every entry.
     assert_eq!(rest.timeouts.response_header, Duration::from_secs(20));
-    // The old single field shows the `/` entry.
-    assert_eq!(config.upstream.as_str(), "unix:/run/app.sock");
 }
 
 #[test]
@@ -110,7 +105,10 @@ fn a_list_without_a_root_prefix_loads() {
     let config = load_str(&text, &no_env).unwrap();
     let prefixes: Vec<&str> = config.upstreams.iter().map(|u| u.prefix.as_str()).collect();
     assert_eq!(prefixes, ["/api/", "/static/"]);
-    assert_eq!(config.upstream.as_str(), "http://10.0.0.1:9000/");
+    assert_eq!(
+        config.upstreams[0].target,
+        url_target("http://10.0.0.1:9000/")
+    );
 }
 
 #[test]

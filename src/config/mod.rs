@@ -40,12 +40,6 @@ pub struct Config {
     /// How browsers reach entrance: scheme, host and port, no path (validated: path is `/`).
     /// The redirect URI is `public_url` + `/oauth2/callback`.
     pub public_url: Url,
-    /// The `/` upstream's URL, else the first upstream's (a `unix:` URL for a socket). Kept
-    /// for code that has not moved to `upstreams` yet.
-    pub upstream: Url,
-    /// That upstream's response-header timeout (`upstream_timeout` is the default of every
-    /// upstream's `timeouts.response_header`).
-    pub upstream_timeout: Duration,
     pub provider: ProviderConfig,
     pub session: SessionConfig,
     pub authorization: AuthorizationConfig,

@@ -145,7 +145,6 @@ const CERTIFICATE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::fro
 pub fn config_summary(config: &Config) -> serde_json::Value {
     serde_json::json!({
         "public_url": config.public_url.as_str(),
-        "upstream": config.upstream.as_str(),
         "authority": config.provider.authority.as_str(),
         "tenant": config.provider.tenant,
         "client_id": config.provider.client_id,

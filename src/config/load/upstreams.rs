@@ -8,7 +8,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
-use url::Url;
 
 use super::files::{certificate_pair, readable_file};
 use super::validate::{checked, duration, url};
@@ -137,19 +136,6 @@ fn list(
         out.push(upstream);
     }
     ok.then_some(out)
-}
-
-/// The URL the old single-upstream fields show: the `/` entry's, else the first one's.
-pub(super) fn legacy(upstreams: &[UpstreamConfig]) -> Option<(Url, Duration)> {
-    let chosen = upstreams
-        .iter()
-        .find(|u| u.prefix == "/")
-        .or(upstreams.first())?;
-    let url = match &chosen.target {
-        Target::Url(url) => url.clone(),
-        Target::Unix(path) => Url::parse(&format!("unix:{}", path.display())).ok()?,
-    };
-    Some((url, chosen.timeouts.response_header))
 }
 
 fn entry(

@@ -81,8 +81,6 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, problems: &mut Problems)
     let log = super::log::log(raw.log.unwrap_or_default(), problems);
     let ui = ui(raw.ui.unwrap_or_default(), base_dir, problems);
     let upstreams = upstreams?;
-    // The single-upstream fields stay filled until every reader uses `upstreams`.
-    let (upstream, upstream_timeout) = super::upstreams::legacy(&upstreams)?;
     Some(Config {
         listen: listen.address?,
         tls: listen.tls?,
@@ -92,8 +90,6 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path, problems: &mut Problems)
         upstreams,
         hosts: hosts?,
         public_url: public_url?,
-        upstream,
-        upstream_timeout,
         provider: provider?,
         session: session?,
         authorization: authorization?,
